@@ -1,0 +1,23 @@
+//! fleetkit-core: the pieces every fleetkit tool shares, and nothing more.
+//!
+//! Unit files and their names follow systemd's rules exactly (`unit`, `name`,
+//! `specifier`); `[X-Fleet]` placement rules follow fleet's (`constraints`,
+//! `glob`); the JSON Lines records are the contract between tools (`records`);
+//! `exit` owns exit codes and the one place errors are printed. The etcd
+//! options and key layout (`etcd`) and the shutdown-signal helper (`signals`)
+//! sit behind features so the pure tools stay free of an async runtime.
+
+pub mod constraints;
+pub mod exit;
+pub mod glob;
+pub mod name;
+pub mod records;
+pub mod specifier;
+pub mod unit;
+
+#[cfg(feature = "etcd")]
+pub mod etcd;
+#[cfg(feature = "signals")]
+pub mod signals;
+
+pub use exit::{Exit, ToolError};

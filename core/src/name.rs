@@ -1,0 +1,1 @@
+//! OWNER NOTE: to be implemented (name).
