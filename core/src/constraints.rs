@@ -25,3 +25,16 @@ pub struct Constraints {
     /// `Replaces=`: globs of units whose machine this unit takes.
     pub replaces: Vec<String>,
 }
+
+impl Constraints {
+    /// Reads the `[X-Fleet]` section of `unit` (specifiers already resolved)
+    /// and checks it for the contradictions fleet rejected. Unknown keys are
+    /// warnings; everything else wrong is an error at its line.
+    ///
+    /// OWNER NOTE: stub until implemented.
+    #[must_use]
+    pub fn from_unit(unit: &crate::unit::UnitFile) -> (Constraints, Vec<crate::diag::Diagnostic>) {
+        let _ = unit;
+        (Constraints::default(), Vec::new())
+    }
+}

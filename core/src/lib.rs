@@ -8,7 +8,9 @@
 //! sit behind features so the pure tools stay free of an async runtime.
 
 pub mod constraints;
+pub mod diag;
 pub mod exit;
+pub mod expand;
 pub mod glob;
 pub mod name;
 pub mod records;

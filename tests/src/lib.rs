@@ -11,3 +11,4 @@ pub mod docker;
 pub mod etcd;
 pub mod notify;
 pub mod port;
+pub mod wait;
