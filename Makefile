@@ -1,0 +1,47 @@
+# fleetkit's single entry point. `make demo` and `make test` are the two
+# commands a fresh machine needs (see README.md).
+
+PREFIX ?= /usr/local
+TOOLS := unitgen place dockrun announce clusterctl
+CARGO ?= cargo
+
+.PHONY: all deps build release test lint unit-test man man-check demo bench install clean
+
+all: build
+
+deps:
+	@bash .ci/deps
+
+build:
+	$(CARGO) build --workspace
+
+release:
+	$(CARGO) build --release --workspace
+
+## The README's test command: format, lint, every test, fresh man pages.
+test: deps
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) test --workspace
+	$(MAKE) man-check
+
+## The README's main job: the tutorial's scenario on a local etcd it starts itself.
+demo: deps release
+	bash scripts/demo.sh
+
+man:
+	$(CARGO) run -q -p fleetkit-man -- man
+
+man-check:
+	$(CARGO) run -q -p fleetkit-man -- --check man
+
+bench: deps
+	@set -e; for b in bench/*.sh; do echo "== $$b"; bash "$$b"; done
+
+install: release
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1
+	for t in $(TOOLS); do install -m 0755 target/release/$$t $(DESTDIR)$(PREFIX)/bin/$$t; done
+	for t in $(TOOLS); do install -m 0644 man/$$t.1 $(DESTDIR)$(PREFIX)/share/man/man1/$$t.1; done
+
+clean:
+	$(CARGO) clean
