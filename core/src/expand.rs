@@ -1,8 +1,252 @@
 //! Turning a unit file (a template plus an instance, or a plain unit) into
 //! the unit record every other tool works with.
 //!
-//! OWNER NOTE: stub until implemented. Contract:
-//! `pub fn expand(name: &str, text: &str, instance: Option<&str>)
-//!     -> Result<(UnitRecord, Vec<Diagnostic>), Vec<Diagnostic>>`
-//! `name` is the file's unit name (`node-etcd@.service` or `web.service`);
-//! `instance` is required for a template and refused for a plain unit.
+//! This is where the parts meet: the file is parsed once ([`Source`]), then
+//! each instance gets its name checked, its name specifiers resolved in every
+//! value (`[X-Fleet]` included), its canonical text hashed and its
+//! `[X-Fleet]` rules read. unitgen runs it for every `-i` instance, clusterctl
+//! for `start foo@1.service`; both must produce the same record for the same
+//! input, so both go through [`expand`] or [`Source`].
+
+use sha2::{Digest, Sha256};
+
+use crate::constraints::Constraints;
+use crate::diag::{has_errors, Diagnostic};
+use crate::name::{Kind, UnitName};
+use crate::records::UnitRecord;
+use crate::specifier::{self, Specifiers};
+use crate::unit::UnitFile;
+
+/// A parsed unit file ready to be expanded, possibly many times.
+#[derive(Debug, Clone)]
+pub struct Source {
+    name: String,
+    kind: Kind,
+    unit: UnitFile,
+    /// Warnings about the file itself (ignored lines, `KillMode=none`).
+    warnings: Vec<Diagnostic>,
+}
+
+impl Source {
+    /// Parses `bytes` as the unit file called `name` and checks what does
+    /// not depend on an instance: the name, the syntax, unknown specifiers.
+    ///
+    /// # Errors
+    /// Every problem found, warnings included, when any is an error.
+    pub fn parse(name: &str, bytes: &[u8]) -> Result<Source, Vec<Diagnostic>> {
+        let mut diags = Vec::new();
+        let kind = match UnitName::parse(name) {
+            Ok(n) => Some(n.kind),
+            Err(e) => {
+                diags.push(Diagnostic::error(0, e));
+                None
+            }
+        };
+        let unit = match UnitFile::parse_bytes(bytes) {
+            Ok((unit, warnings)) => {
+                diags.extend(warnings);
+                Some(unit)
+            }
+            Err(errors) => {
+                diags.extend(errors);
+                None
+            }
+        };
+        if let Some(unit) = &unit {
+            for section in &unit.sections {
+                for entry in &section.entries {
+                    if let Err(e) = specifier::check(&entry.value) {
+                        diags.push(Diagnostic::error(entry.line, format!("{}= {e}", entry.key)));
+                    }
+                }
+            }
+            for entry in unit.values("Service", "KillMode") {
+                if entry.value == "none" {
+                    diags.push(Diagnostic::warning(
+                        entry.line,
+                        "KillMode=none leaves the container running when systemd stops the unit; \
+                         run it with dockrun in ExecStart= and drop KillMode=none",
+                    ));
+                }
+            }
+        }
+        match (kind, unit) {
+            (Some(kind), Some(unit)) if !has_errors(&diags) => {
+                Ok(Source { name: name.to_owned(), kind, unit, warnings: diags })
+            }
+            _ => {
+                sort(&mut diags);
+                Err(diags)
+            }
+        }
+    }
+
+    /// The unit name the file was given.
+    #[must_use]
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Whether this is a template (`foo@.service`) that needs instances.
+    #[must_use]
+    pub fn is_template(&self) -> bool {
+        self.kind == Kind::Template
+    }
+
+    /// Warnings found while parsing (the per-instance ones come with each
+    /// record).
+    #[must_use]
+    pub fn warnings(&self) -> &[Diagnostic] {
+        &self.warnings
+    }
+
+    /// The record for `instance` of a template, or for the unit itself when
+    /// `instance` is `None` and this is no template.
+    ///
+    /// # Errors
+    /// A template without instance or a plain unit with one, a bad
+    /// instance, a specifier systemd cannot resolve for this name, or
+    /// contradictory `[X-Fleet]` rules.
+    pub fn instantiate(
+        &self,
+        instance: Option<&str>,
+    ) -> Result<(UnitRecord, Vec<Diagnostic>), Vec<Diagnostic>> {
+        let one = |m: String| vec![Diagnostic::error(0, m)];
+        let parsed = UnitName::parse(&self.name).map_err(one)?;
+        let (name, template) = match (self.kind, instance) {
+            (Kind::Template, Some(i)) => (parsed.instantiate(i).map_err(one)?, Some(self.name.clone())),
+            (Kind::Template, None) => {
+                return Err(one(format!("{} is a template: give instances (e.g. -i 1..3)", self.name)));
+            }
+            (_, Some(i)) => {
+                return Err(one(format!(
+                    "{} is not a template (foo@.service), so it takes no instance (got '{i}')",
+                    self.name
+                )));
+            }
+            (_, None) => (self.name.clone(), None),
+        };
+        let unit_name = UnitName::parse(&name).map_err(one)?;
+        let specs = Specifiers::new(&unit_name);
+        let mut errors = Vec::new();
+        let mut text_unit = self.unit.clone();
+        let mut fleet_unit = UnitFile { sections: Vec::new() };
+        for section in &mut text_unit.sections {
+            let is_fleet = section.name == "X-Fleet";
+            let mut fleet_section = is_fleet.then(|| section.clone());
+            for (k, entry) in section.entries.iter_mut().enumerate() {
+                if !entry.value.contains('%') {
+                    continue;
+                }
+                match specs.rewrite(&entry.value) {
+                    Ok(v) => {
+                        if let Some(fs) = &mut fleet_section {
+                            fs.entries[k].value = specs.resolve(&entry.value).unwrap_or_default();
+                        }
+                        entry.value = v;
+                    }
+                    Err(e) => errors.push(Diagnostic::error(entry.line, format!("{}= {e}", entry.key))),
+                }
+            }
+            if let Some(fs) = fleet_section {
+                fleet_unit.sections.push(fs);
+            }
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        let text = text_unit.to_text();
+        let hash = hex_sha256(text.as_bytes());
+        let (constraints, mut diags) = Constraints::from_unit(&fleet_unit);
+        if has_errors(&diags) {
+            sort(&mut diags);
+            return Err(diags);
+        }
+        let instance = unit_name.instance.filter(|i| !i.is_empty()).map(str::to_owned);
+        Ok((UnitRecord { name, template, instance, hash, constraints, text }, diags))
+    }
+}
+
+/// Expands the unit file `text` called `name` for `instance` (required for a
+/// template, refused for a plain unit). Warnings (ignored lines,
+/// `KillMode=none`, unknown `[X-Fleet]` keys) come with the record.
+///
+/// # Errors
+/// Every problem found, when any is an error.
+pub fn expand(
+    name: &str,
+    text: &str,
+    instance: Option<&str>,
+) -> Result<(UnitRecord, Vec<Diagnostic>), Vec<Diagnostic>> {
+    let source = Source::parse(name, text.as_bytes())?;
+    let (record, mut diags) = source.instantiate(instance)?;
+    let mut all = source.warnings;
+    all.append(&mut diags);
+    sort(&mut all);
+    Ok((record, all))
+}
+
+fn sort(diags: &mut [Diagnostic]) {
+    diags.sort_by_key(|d| d.line);
+}
+
+/// Lower-case hex SHA-256 of `bytes`.
+#[must_use]
+pub fn hex_sha256(bytes: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let digest = Sha256::digest(bytes);
+    let mut out = String::with_capacity(64);
+    for b in digest {
+        out.push(HEX[usize::from(b >> 4)] as char);
+        out.push(HEX[usize::from(b & 15)] as char);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DISCOVERY: &str =
+        "[Unit]\nDescription=Announce node-etcd@%i service\nBindsTo=node-etcd@%i.service\n\
+        [Service]\nExecStart=/bin/sh -c \"etcdctl set /announce/services/node-etcd%i x\"\n\
+        [X-Fleet]\nMachineOf=node-etcd@%i.service\n";
+
+    #[test]
+    fn expands_every_value_including_x_fleet() {
+        let (r, w) = expand("node-etcd-discovery@.service", DISCOVERY, Some("2")).unwrap();
+        assert!(w.is_empty(), "{w:?}");
+        assert_eq!(r.name, "node-etcd-discovery@2.service");
+        assert_eq!(r.template.as_deref(), Some("node-etcd-discovery@.service"));
+        assert_eq!(r.instance.as_deref(), Some("2"));
+        assert!(r.text.contains("BindsTo=node-etcd@2.service\n"));
+        assert!(r.text.contains("/announce/services/node-etcd2 "));
+        assert!(r.text.contains("[X-Fleet]\nMachineOf=node-etcd@2.service\n"));
+        assert_eq!(r.hash, hex_sha256(r.text.as_bytes()));
+    }
+
+    #[test]
+    fn templates_need_instances_and_plain_units_refuse_them() {
+        assert!(expand("a@.service", "[Unit]\n", None).is_err());
+        assert!(expand("a.service", "[Unit]\n", Some("1")).is_err());
+        let (r, _) = expand("a.service", "[Unit]\nDescription=%n\n", None).unwrap();
+        assert_eq!((r.template, r.instance), (None, None));
+        assert!(r.text.contains("Description=a.service"));
+    }
+
+    #[test]
+    fn unknown_specifiers_and_kill_mode_none() {
+        let err = expand("a@.service", "[Service]\nKillMode=none\nExecStart=/bin/x node%1\n", Some("1"))
+            .unwrap_err();
+        assert_eq!(err.len(), 2);
+        assert_eq!(err[1].line, 3);
+        assert!(err[1].message.contains("%1"), "{}", err[1].message);
+        let (_, w) = expand("a@.service", "[Service]\nKillMode=none\n", Some("1")).unwrap();
+        assert!(w[0].message.contains("dockrun"));
+    }
+
+    #[test]
+    fn hash_is_sha256_hex() {
+        assert_eq!(hex_sha256(b""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    }
+}
