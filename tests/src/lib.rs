@@ -11,4 +11,5 @@ pub mod docker;
 pub mod etcd;
 pub mod notify;
 pub mod port;
+pub mod tls;
 pub mod wait;
