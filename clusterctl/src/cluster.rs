@@ -1,0 +1,319 @@
+//! The cluster as clusterctl sees it in etcd: one range read per prefix, all
+//! at one revision, and writes batched into transactions.
+//!
+//! fleet's agents issued one GET per unit per host and overloaded etcd; here
+//! every reader takes each kind of key (`units/`, `desired/`, `machines/`,
+//! `assign/`, `states/`) in one range request pinned to the revision of the
+//! first, so the picture is consistent and costs a handful of requests
+//! whatever the cluster's size. Writes go in transactions of at most
+//! [`MAX_TXN_OPS`] operations (etcd's default `--max-txn-ops`), several in
+//! flight at once.
+
+use std::collections::BTreeMap;
+
+use etcd_client::{Client, Compare, CompareOp, GetOptions, KvClient, Txn, TxnOp};
+use fleetkit_core::etcd::Keys;
+use fleetkit_core::records::{MachineRecord, UnitRecord};
+use futures_util::stream::{self, StreamExt, TryStreamExt};
+use serde::Deserialize;
+
+/// etcd's default `--max-txn-ops`.
+pub const MAX_TXN_OPS: usize = 128;
+/// Transactions sent at once when writing many.
+const TXN_IN_FLIGHT: usize = 8;
+/// Range responses for 100,000 units are far above gRPC's 4 MiB default.
+const MAX_MESSAGE: usize = 1 << 30;
+
+/// What users and the scheduler ask a unit to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Desired {
+    Inactive,
+    Loaded,
+    Launched,
+}
+
+impl Desired {
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Inactive => "inactive",
+            Self::Loaded => "loaded",
+            Self::Launched => "launched",
+        }
+    }
+
+    #[must_use]
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "inactive" => Some(Self::Inactive),
+            "loaded" => Some(Self::Loaded),
+            "launched" => Some(Self::Launched),
+            _ => None,
+        }
+    }
+
+    /// Loaded and launched units need a machine.
+    #[must_use]
+    pub fn wants_machine(self) -> bool {
+        self != Self::Inactive
+    }
+}
+
+/// What a machine reports for a unit under `states/NAME/ID`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct UnitState {
+    #[serde(default)]
+    pub load: String,
+    #[serde(default)]
+    pub active: String,
+    #[serde(default)]
+    pub sub: String,
+    #[serde(default)]
+    pub hash: String,
+}
+
+/// One consistent read of the cluster.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    pub revision: i64,
+    pub units: BTreeMap<String, UnitRecord>,
+    pub desired: BTreeMap<String, Desired>,
+    pub machines: BTreeMap<String, MachineRecord>,
+    /// (machine, unit) → hash stored in `assign/ID/NAME`.
+    pub assign: BTreeMap<(String, String), String>,
+    /// (unit, machine) → reported state.
+    pub states: BTreeMap<(String, String), UnitState>,
+}
+
+impl Snapshot {
+    /// The machines a unit is assigned to (one, or several for a global unit).
+    #[must_use]
+    pub fn machines_of(&self, unit: &str) -> Vec<&str> {
+        self.assign.keys().filter(|(_, u)| u == unit).map(|(m, _)| m.as_str()).collect()
+    }
+
+    /// Unit → machines, for tables over many units.
+    #[must_use]
+    pub fn assignments_by_unit(&self) -> BTreeMap<&str, Vec<&str>> {
+        let mut out: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for (m, u) in self.assign.keys() {
+            out.entry(u.as_str()).or_default().push(m.as_str());
+        }
+        out
+    }
+
+    #[must_use]
+    pub fn desired_of(&self, unit: &str) -> Desired {
+        self.desired.get(unit).copied().unwrap_or(Desired::Inactive)
+    }
+}
+
+/// Which kinds of keys a reader needs.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Want {
+    pub units: bool,
+    pub desired: bool,
+    pub machines: bool,
+    pub assign: bool,
+    pub states: bool,
+}
+
+impl Want {
+    pub const ALL: Want = Want { units: true, desired: true, machines: true, assign: true, states: true };
+}
+
+/// A connection plus the key layout.
+#[derive(Clone)]
+pub struct Cluster {
+    pub client: Client,
+    pub keys: Keys,
+}
+
+impl std::fmt::Debug for Cluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cluster").field("keys", &self.keys).finish_non_exhaustive()
+    }
+}
+
+/// An etcd failure, as a message that names what was being done.
+pub fn etcd_err(what: &str) -> impl Fn(etcd_client::Error) -> String + '_ {
+    move |e| format!("etcd: {what}: {e}")
+}
+
+impl Cluster {
+    #[must_use]
+    pub fn kv(&self) -> KvClient {
+        self.client.kv_client().max_decoding_message_size(MAX_MESSAGE)
+    }
+
+    /// Reads one prefix at `revision` (0: the newest), returning the
+    /// revision read and `(key suffix, value)` pairs.
+    ///
+    /// # Errors
+    /// etcd's error, as a message.
+    pub async fn range(
+        &self,
+        dir: &str,
+        revision: i64,
+        keys_only: bool,
+    ) -> Result<(i64, Vec<(String, Vec<u8>)>), String> {
+        let prefix = self.keys.dir(dir);
+        let mut opts = GetOptions::new().with_prefix();
+        if revision > 0 {
+            opts = opts.with_revision(revision);
+        }
+        if keys_only {
+            opts = opts.with_keys_only();
+        }
+        let mut resp = self
+            .kv()
+            .get(prefix.as_str(), Some(opts))
+            .await
+            .map_err(etcd_err(&format!("reading {prefix}")))?;
+        let rev = resp.header().map_or(0, etcd_client::ResponseHeader::revision);
+        let kvs = resp
+            .take_kvs()
+            .into_iter()
+            .map(|kv| {
+                let (k, v) = kv.into_key_value();
+                (String::from_utf8_lossy(&k[prefix.len().min(k.len())..]).into_owned(), v)
+            })
+            .collect();
+        Ok((rev, kvs))
+    }
+
+    /// Reads the kinds of keys in `want` at one revision.
+    ///
+    /// # Errors
+    /// etcd's error, or a record that is not fleetkit's JSON.
+    pub async fn snapshot(&self, want: Want) -> Result<Snapshot, String> {
+        let mut snap = Snapshot::default();
+        let mut rev = 0;
+        // The first read fixes the revision; the others are pinned to it.
+        let mut read = async |dir: &str, keys_only: bool| -> Result<Vec<(String, Vec<u8>)>, String> {
+            let (r, kvs) = self.range(dir, rev, keys_only).await?;
+            if rev == 0 {
+                rev = r;
+            }
+            Ok(kvs)
+        };
+        if want.units {
+            for (name, v) in read("units", false).await? {
+                let rec: UnitRecord = serde_json::from_slice(&v)
+                    .map_err(|e| format!("{}{name}: not a unit record: {e}", self.keys.dir("units")))?;
+                snap.units.insert(name, rec);
+            }
+        }
+        if want.desired {
+            for (name, v) in read("desired", false).await? {
+                if let Some(d) = Desired::parse(String::from_utf8_lossy(&v).trim()) {
+                    snap.desired.insert(name, d);
+                }
+            }
+        }
+        if want.machines {
+            for (id, v) in read("machines", false).await? {
+                // A machine whose record is not JSON still exists: show its ID.
+                let rec = serde_json::from_slice(&v).unwrap_or_else(|_| MachineRecord {
+                    id: id.clone(),
+                    ip: String::new(),
+                    metadata: BTreeMap::new(),
+                });
+                snap.machines.insert(id, rec);
+            }
+        }
+        if want.assign {
+            for (k, v) in read("assign", false).await? {
+                if let Some((m, u)) = k.split_once('/') {
+                    snap.assign
+                        .insert((m.to_string(), u.to_string()), String::from_utf8_lossy(&v).into_owned());
+                }
+            }
+        }
+        if want.states {
+            for (k, v) in read("states", false).await? {
+                if let Some((u, m)) = k.rsplit_once('/') {
+                    let st = serde_json::from_slice(&v).unwrap_or_default();
+                    snap.states.insert((u.to_string(), m.to_string()), st);
+                }
+            }
+        }
+        snap.revision = rev;
+        Ok(snap)
+    }
+
+    /// Runs `ops` in transactions of at most [`MAX_TXN_OPS`], each guarded by
+    /// `guard` (all must hold). Returns false as soon as a guard fails.
+    ///
+    /// # Errors
+    /// etcd's error.
+    pub async fn write(&self, ops: Vec<TxnOp>, guard: &[Compare]) -> Result<bool, String> {
+        let batches: Vec<Vec<TxnOp>> = chunk(ops, MAX_TXN_OPS);
+        let results: Vec<bool> = stream::iter(batches)
+            .map(|batch| {
+                let mut kv = self.kv();
+                let txn = Txn::new().when(guard.to_vec()).and_then(batch);
+                async move { kv.txn(txn).await.map(|r| r.succeeded()).map_err(etcd_err("writing")) }
+            })
+            .buffer_unordered(TXN_IN_FLIGHT)
+            .try_collect()
+            .await?;
+        Ok(results.into_iter().all(|ok| ok))
+    }
+
+    /// Any key under `election/`: is a scheduler campaigning or leading?
+    ///
+    /// # Errors
+    /// etcd's error.
+    pub async fn scheduler_leader(&self) -> Result<Option<String>, String> {
+        let prefix = format!("{}/", self.keys.election());
+        let opts = GetOptions::new()
+            .with_prefix()
+            .with_sort(etcd_client::SortTarget::Create, etcd_client::SortOrder::Ascend)
+            .with_limit(1);
+        let resp =
+            self.kv().get(prefix.as_str(), Some(opts)).await.map_err(etcd_err("reading the election"))?;
+        Ok(resp.kvs().first().map(|kv| String::from_utf8_lossy(kv.value()).into_owned()))
+    }
+}
+
+/// The guard for a leader's writes: its election key still exists.
+#[must_use]
+pub fn leader_guard(leader_key: &[u8]) -> Vec<Compare> {
+    vec![Compare::create_revision(leader_key.to_vec(), CompareOp::Greater, 0)]
+}
+
+fn chunk<T>(items: Vec<T>, size: usize) -> Vec<Vec<T>> {
+    let mut out = Vec::with_capacity(items.len().div_ceil(size));
+    let mut cur = Vec::with_capacity(size.min(items.len()));
+    for item in items {
+        cur.push(item);
+        if cur.len() == size {
+            out.push(std::mem::replace(&mut cur, Vec::with_capacity(size)));
+        }
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_respect_the_txn_limit() {
+        let c = chunk((0..300).collect(), MAX_TXN_OPS);
+        assert_eq!(c.iter().map(Vec::len).collect::<Vec<_>>(), vec![128, 128, 44]);
+        assert!(chunk(Vec::<u8>::new(), 128).is_empty());
+    }
+
+    #[test]
+    fn desired_states_round_trip() {
+        for d in [Desired::Inactive, Desired::Loaded, Desired::Launched] {
+            assert_eq!(Desired::parse(d.as_str()), Some(d));
+        }
+        assert_eq!(Desired::parse("running"), None);
+    }
+}

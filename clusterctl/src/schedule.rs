@@ -1,0 +1,348 @@
+//! The scheduler: one round (`schedule`, cron-friendly) or a loop that
+//! leads by etcd election and reacts to changes (`schedule --watch`).
+//!
+//! A round reads the cluster at one revision, runs the placement rules with
+//! the current assignments (so nothing moves without a reason), and writes
+//! only the difference: removals first, then additions, so a unit that moves
+//! is never seen on two machines. Every write is a transaction that holds
+//! only while the writer's election key exists: a scheduler that lost its
+//! lease (killed, partitioned, paused) can write nothing, and two schedulers
+//! never place one unit twice. Any number may run; followers block in the
+//! election and take over when the leader's lease ends.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+use std::time::Duration;
+
+use etcd_client::{Client, Compare, EventType, TxnOp, WatchOptions};
+use fleetkit_core::records::{MachineRecord, Placement, UnitRecord};
+use fleetkit_core::signals::Shutdown;
+use fleetkit_core::{Exit, ToolError};
+use tokio::sync::oneshot;
+use tokio::time::{sleep, sleep_until, Instant};
+
+use crate::cluster::{etcd_err, leader_guard, Cluster, Want};
+use crate::{placement, units};
+
+/// What one round did.
+#[derive(Debug, Default)]
+pub struct Round {
+    /// The revision the round read.
+    pub revision: i64,
+    pub assigned: usize,
+    pub removed: usize,
+    /// Units that could not be placed, with place's reason.
+    pub unplaceable: BTreeMap<String, String>,
+    /// False when the leadership guard failed: nothing more was written.
+    pub held: bool,
+}
+
+/// Reads the cluster, plans, and writes the difference under `guard`.
+///
+/// # Errors
+/// etcd's error, or a unit whose rules contradict each other.
+pub async fn round(cluster: &Cluster, guard: &[Compare]) -> Result<Round, String> {
+    let mut snap = cluster
+        .snapshot(Want { units: true, desired: true, machines: true, assign: true, states: false })
+        .await?;
+    let all = std::mem::take(&mut snap.units);
+    let wanted: Vec<UnitRecord> = all
+        .into_values()
+        .filter(|u| !units::is_template(&u.name) && snap.desired_of(&u.name).wants_machine())
+        .collect();
+    let names: BTreeSet<&str> = wanted.iter().map(|u| u.name.as_str()).collect();
+    let machines: Vec<MachineRecord> = snap.machines.values().cloned().collect();
+    let current: Vec<Placement> = snap
+        .assign
+        .keys()
+        .filter(|(_, u)| names.contains(u.as_str()))
+        .map(|(m, u)| Placement { unit: u.clone(), machine: Some(m.clone()), reason: None })
+        .collect();
+    let plan = placement::plan(&wanted, &machines, &current)?;
+
+    let hashes: BTreeMap<&str, &str> = wanted.iter().map(|u| (u.name.as_str(), u.hash.as_str())).collect();
+    let mut target: BTreeMap<(String, String), &str> = BTreeMap::new();
+    let mut out = Round { revision: snap.revision, held: true, ..Round::default() };
+    for p in plan {
+        match p.machine {
+            Some(m) => {
+                let hash = hashes.get(p.unit.as_str()).copied().unwrap_or_default();
+                target.insert((m, p.unit), hash);
+            }
+            None => {
+                out.unplaceable.insert(p.unit, p.reason.unwrap_or_default());
+            }
+        }
+    }
+    let mut removals = Vec::new();
+    for key in snap.assign.keys() {
+        if !target.contains_key(key) {
+            removals.push(TxnOp::delete(cluster.keys.assign(&key.0, &key.1), None));
+        }
+    }
+    let mut additions = Vec::new();
+    for (key, hash) in &target {
+        if snap.assign.get(key).map(String::as_str) != Some(*hash) {
+            additions.push(TxnOp::put(cluster.keys.assign(&key.0, &key.1), *hash, None));
+        }
+    }
+    out.removed = removals.len();
+    out.assigned = additions.len();
+    if !removals.is_empty() && !cluster.write(removals, guard).await? {
+        out.held = false;
+        return Ok(out);
+    }
+    if !additions.is_empty() && !cluster.write(additions, guard).await? {
+        out.held = false;
+    }
+    Ok(out)
+}
+
+/// Who this scheduler is, as written in its election key.
+fn identity() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    format!("{}:{}", host.trim(), std::process::id())
+}
+
+fn report(r: &Round, last: &mut BTreeMap<String, String>) {
+    if r.assigned > 0 || r.removed > 0 {
+        eprintln!(
+            "clusterctl: round at revision {}: {} assigned, {} removed",
+            r.revision, r.assigned, r.removed
+        );
+    }
+    if r.unplaceable != *last {
+        for (unit, reason) in &r.unplaceable {
+            if last.get(unit) != Some(reason) {
+                eprintln!("clusterctl: cannot place {unit}: {reason}");
+            }
+        }
+        last.clone_from(&r.unplaceable);
+    }
+}
+
+/// A lease kept alive in the background; `lost` fires when it ends.
+struct Session {
+    id: i64,
+    lost: oneshot::Receiver<()>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Session {
+    async fn open(client: &Client, ttl: i64) -> Result<Session, String> {
+        let mut c = client.clone();
+        let id = c.lease_grant(ttl, None).await.map_err(etcd_err("granting a lease"))?.id();
+        let (mut keeper, mut stream) =
+            c.lease_keep_alive(id).await.map_err(etcd_err("keeping the lease alive"))?;
+        let (tx, lost) = oneshot::channel();
+        let every = Duration::from_millis(u64::try_from(ttl).unwrap_or(1).max(1) * 1000 / 3);
+        let task = tokio::spawn(async move {
+            loop {
+                if keeper.keep_alive().await.is_err() {
+                    break;
+                }
+                match stream.message().await {
+                    Ok(Some(r)) if r.ttl() > 0 => {}
+                    _ => break,
+                }
+                sleep(every).await;
+            }
+            let _ = tx.send(());
+        });
+        Ok(Session { id, lost, task })
+    }
+
+    async fn close(self, client: &Client) {
+        self.task.abort();
+        let _ = client.clone().lease_revoke(self.id).await;
+    }
+}
+
+/// `schedule`: one round, unless a `--watch` scheduler already leads.
+///
+/// # Errors
+/// etcd's error; exit 1 when some unit could not be placed.
+pub async fn once(cluster: &Cluster, ttl: i64, out: &mut impl Write) -> Result<Exit, ToolError> {
+    if let Some(leader) = cluster.scheduler_leader().await.map_err(ToolError::negative)? {
+        writeln!(out, "scheduler {leader} is running and acts on every change: nothing to do")?;
+        return Ok(Exit::SUCCESS);
+    }
+    let session = Session::open(&cluster.client, ttl).await.map_err(ToolError::negative)?;
+    let mut election = cluster.client.election_client();
+    let result = async {
+        let resp = election
+            .campaign(cluster.keys.election(), identity(), session.id)
+            .await
+            .map_err(etcd_err("campaigning in the scheduler election"))?;
+        let key = resp.leader().map(|l| l.key().to_vec()).unwrap_or_default();
+        round(cluster, &leader_guard(&key)).await
+    }
+    .await;
+    session.close(&cluster.client).await;
+    let r = result.map_err(ToolError::negative)?;
+    writeln!(out, "round at revision {}: {} assigned, {} removed", r.revision, r.assigned, r.removed)?;
+    out.flush()?;
+    if r.unplaceable.is_empty() {
+        return Ok(Exit::SUCCESS);
+    }
+    let lines: Vec<String> =
+        r.unplaceable.iter().map(|(u, why)| format!("cannot place {u}: {why}")).collect();
+    Err(ToolError::negative(lines.join("\nclusterctl: ")))
+}
+
+/// How a term of leadership ended.
+enum Ended {
+    /// The election key or the lease is gone: campaign again.
+    Lost,
+    /// SIGTERM/SIGINT/SIGHUP: resign and exit.
+    Shutdown,
+}
+
+/// `schedule --watch`: campaign, lead, react; follow when not leading.
+///
+/// `waiter` is a client without a request timeout, for the campaign call
+/// that blocks for as long as another scheduler leads.
+///
+/// # Errors
+/// Only when the signal handlers cannot be installed; etcd's errors are
+/// logged and retried.
+pub async fn watch(cluster: &Cluster, waiter: &Client, ttl: i64) -> Result<Exit, ToolError> {
+    let mut shutdown = Shutdown::install()
+        .map_err(|e| ToolError::negative(format!("cannot install signal handlers: {e}")))?;
+    let me = identity();
+    let mut said_follow = false;
+    loop {
+        let mut session = match Session::open(&cluster.client, ttl).await {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("clusterctl: {e}; retrying in 1s");
+                tokio::select! {
+                    () = sleep(Duration::from_secs(1)) => continue,
+                    _ = shutdown.recv() => return Ok(Exit::SUCCESS),
+                }
+            }
+        };
+        let name = cluster.keys.election();
+        let mut election = waiter.election_client();
+        if !said_follow {
+            if let Ok(Some(l)) = cluster.scheduler_leader().await {
+                eprintln!("clusterctl: following scheduler {l}; taking over when it ends");
+                said_follow = true;
+            }
+        }
+        let campaign = tokio::select! {
+            r = election.campaign(name.as_str(), me.as_str(), session.id) => r,
+            _ = &mut session.lost => {
+                eprintln!("clusterctl: lease {:x} ended while campaigning; campaigning again", session.id);
+                continue;
+            }
+            _ = shutdown.recv() => {
+                session.close(&cluster.client).await;
+                return Ok(Exit::SUCCESS);
+            }
+        };
+        let key = match campaign {
+            Ok(r) => r.leader().map(|l| l.key().to_vec()).unwrap_or_default(),
+            Err(e) => {
+                eprintln!("clusterctl: campaigning: {e}; retrying in 1s");
+                session.close(&cluster.client).await;
+                sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        said_follow = false;
+        eprintln!("clusterctl: scheduler {me} leads ({})", String::from_utf8_lossy(&key));
+        let ended = lead(cluster, &key, &mut session, &mut shutdown).await;
+        match ended {
+            Ended::Shutdown => {
+                session.close(&cluster.client).await;
+                eprintln!("clusterctl: scheduler {me} resigned");
+                return Ok(Exit::SUCCESS);
+            }
+            Ended::Lost => {
+                eprintln!("clusterctl: scheduler {me} lost the lead; campaigning again");
+                session.close(&cluster.client).await;
+            }
+        }
+    }
+}
+
+/// One term as leader: a round, then a round after every relevant change
+/// (coalesced over 50 ms) and at least every 30 s.
+async fn lead(cluster: &Cluster, key: &[u8], session: &mut Session, shutdown: &mut Shutdown) -> Ended {
+    const SETTLE: Duration = Duration::from_millis(50);
+    const PERIOD: Duration = Duration::from_secs(30);
+    let guard = leader_guard(key);
+    let mut last = BTreeMap::new();
+    loop {
+        let first = match round(cluster, &guard).await {
+            Ok(r) if !r.held => return Ended::Lost,
+            Ok(r) => {
+                report(&r, &mut last);
+                r.revision
+            }
+            Err(e) => {
+                eprintln!("clusterctl: round failed: {e}; retrying in 1s");
+                tokio::select! {
+                    () = sleep(Duration::from_secs(1)) => continue,
+                    _ = &mut session.lost => return Ended::Lost,
+                    _ = shutdown.recv() => return Ended::Shutdown,
+                }
+            }
+        };
+        // Watch what a round depends on, from just after what it read.
+        let opts = WatchOptions::new().with_prefix().with_start_revision(first + 1);
+        let mut wc = cluster.client.watch_client().max_decoding_message_size(1 << 30);
+        let stream = async {
+            let mut s = wc.watch(cluster.keys.dir("units"), Some(opts.clone())).await?;
+            s.watch(cluster.keys.dir("desired"), Some(opts.clone())).await?;
+            s.watch(cluster.keys.dir("machines"), Some(opts.clone())).await?;
+            s.watch(key.to_vec(), Some(WatchOptions::new().with_start_revision(first + 1))).await?;
+            Ok::<_, etcd_client::Error>(s)
+        }
+        .await;
+        let mut stream = match stream {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("clusterctl: watching: {e}; retrying in 1s");
+                sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        let mut due: Option<Instant> = None;
+        let mut periodic = Instant::now() + PERIOD;
+        loop {
+            let wake = due.unwrap_or(periodic);
+            tokio::select! {
+                msg = stream.message() => match msg {
+                    Ok(Some(resp)) => {
+                        if resp.canceled() {
+                            break;
+                        }
+                        for ev in resp.events() {
+                            let is_leader = ev.kv().is_some_and(|kv| kv.key() == key);
+                            if is_leader && ev.event_type() == EventType::Delete {
+                                return Ended::Lost;
+                            }
+                            if !is_leader && due.is_none() {
+                                due = Some(Instant::now() + SETTLE);
+                            }
+                        }
+                    }
+                    _ => break,
+                },
+                () = sleep_until(wake) => {
+                    due = None;
+                    periodic = Instant::now() + PERIOD;
+                    match round(cluster, &guard).await {
+                        Ok(r) if !r.held => return Ended::Lost,
+                        Ok(r) => report(&r, &mut last),
+                        Err(e) => eprintln!("clusterctl: round failed: {e}"),
+                    }
+                }
+                _ = &mut session.lost => return Ended::Lost,
+                _ = shutdown.recv() => return Ended::Shutdown,
+            }
+        }
+    }
+}

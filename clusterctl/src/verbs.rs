@@ -1,0 +1,344 @@
+//! The verbs that change what the cluster should run: `submit`, `cat`,
+//! `load`, `start`, `stop`, `unload`, `destroy`, with fleetctl's desired
+//! states (submit: inactive, load: loaded, start: launched, stop: loaded,
+//! unload: inactive, destroy: gone).
+//!
+//! Unlike fleetctl, `start` and `load` first ask the placement rules whether
+//! every unit can go somewhere in the cluster as it is now, and stop at once
+//! with the reason when one cannot; and while they wait for the scheduler
+//! they say what they wait for, and say plainly when no scheduler runs.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use etcd_client::{Compare, CompareOp, Txn, TxnOp, TxnOpResponse};
+use fleetkit_core::records::{Placement, UnitRecord};
+use fleetkit_core::{Exit, ToolError};
+
+use crate::cluster::{etcd_err, Cluster, Desired, Snapshot, Want};
+use crate::{placement, table, units, BlockArgs};
+
+/// How often a blocking verb looks at the cluster.
+const POLL: Duration = Duration::from_millis(500);
+/// How often a waiting verb repeats what it waits for.
+const REMIND: Duration = Duration::from_secs(10);
+
+/// `submit FILE...`: store unit files (templates too) as inactive.
+///
+/// # Errors
+/// An unreadable file or bad name (exit 2), a name already submitted with
+/// other contents (exit 1), or etcd's error.
+pub async fn submit(
+    cluster: &Cluster,
+    files: &[std::path::PathBuf],
+    out: &mut impl Write,
+) -> Result<Exit, ToolError> {
+    let mut records = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(file)
+            .map_err(|e| ToolError::usage(format!("{}: {e}", file.display())))?;
+        let name = file.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
+        units::check_name(&name).map_err(|e| ToolError::usage(format!("{}: {e}", file.display())))?;
+        let rec = if units::is_template(&name) {
+            units::template_record(&name, &text)
+        } else {
+            units::expand(&name, &text, None).map_err(ToolError::usage)?
+        };
+        records.push(rec);
+    }
+    let mut conflicts = Vec::new();
+    for rec in records {
+        let key = cluster.keys.unit(&rec.name);
+        let json = serde_json::to_string(&rec).map_err(|e| ToolError::usage(e.to_string()))?;
+        let txn = Txn::new()
+            .when(vec![Compare::version(key.as_str(), CompareOp::Equal, 0)])
+            .and_then(vec![
+                TxnOp::put(key.as_str(), json, None),
+                TxnOp::put(cluster.keys.desired(&rec.name), Desired::Inactive.as_str(), None),
+            ])
+            .or_else(vec![TxnOp::get(key.as_str(), None)]);
+        let resp = cluster.kv().txn(txn).await.map_err(|e| ToolError::negative(etcd_err("submitting")(e)))?;
+        if resp.succeeded() {
+            writeln!(out, "Unit {} inactive", rec.name)?;
+            continue;
+        }
+        let existing = resp.op_responses().into_iter().find_map(|r| match r {
+            TxnOpResponse::Get(g) => g.kvs().first().map(|kv| kv.value().to_vec()),
+            _ => None,
+        });
+        let same = existing
+            .and_then(|v| serde_json::from_slice::<UnitRecord>(&v).ok())
+            .is_some_and(|old| old.hash == rec.hash);
+        if !same {
+            conflicts.push(format!(
+                "{} is already submitted with other contents: run 'clusterctl destroy {}' first to replace it",
+                rec.name, rec.name
+            ));
+        }
+    }
+    out.flush()?;
+    if conflicts.is_empty() {
+        Ok(Exit::SUCCESS)
+    } else {
+        Err(ToolError::negative(conflicts.join("\nclusterctl: ")))
+    }
+}
+
+/// `cat UNIT`: the unit file as stored (an instance as it would be expanded).
+///
+/// # Errors
+/// A unit that is not submitted (exit 1), or etcd's error.
+pub async fn cat(cluster: &Cluster, name: &str, out: &mut impl Write) -> Result<Exit, ToolError> {
+    let name = units::canonical(name);
+    let get = |n: String| async move {
+        let resp =
+            cluster.kv().get(cluster.keys.unit(&n), None).await.map_err(etcd_err("reading the unit"))?;
+        match resp.kvs().first() {
+            Some(kv) => serde_json::from_slice::<UnitRecord>(kv.value())
+                .map(Some)
+                .map_err(|e| format!("{}: not a unit record: {e}", cluster.keys.unit(&n))),
+            None => Ok(None),
+        }
+    };
+    let rec = match get(name.clone()).await.map_err(ToolError::negative)? {
+        Some(r) => r,
+        None => {
+            let template = units::split_instance(&name).map(|(t, _)| t);
+            let t = match template {
+                Some(t) => get(t).await.map_err(ToolError::negative)?,
+                None => None,
+            };
+            match (t, units::split_instance(&name)) {
+                (Some(t), Some((_, i))) => {
+                    units::expand(&t.name, &t.text, Some(&i)).map_err(ToolError::negative)?
+                }
+                _ => return Err(ToolError::negative(format!("{name} is not submitted"))),
+            }
+        }
+    };
+    out.write_all(rec.text.as_bytes())?;
+    if !rec.text.ends_with('\n') {
+        out.write_all(b"\n")?;
+    }
+    out.flush()?;
+    Ok(Exit::SUCCESS)
+}
+
+/// `load`, `start`, `stop`, `unload`: set the desired state, then wait.
+///
+/// # Errors
+/// An unknown unit (exit 2), a unit that cannot be placed (exit 1), etcd's
+/// error, or giving up after `--block-attempts`.
+pub async fn set_desired(
+    cluster: &Cluster,
+    names: &[String],
+    target: Desired,
+    follow: bool,
+    block: &BlockArgs,
+    out: &mut impl Write,
+) -> Result<Exit, ToolError> {
+    let snap = cluster.snapshot(Want::ALL).await.map_err(ToolError::negative)?;
+    let resolved = units::resolve(names, &snap.units, follow).map_err(ToolError::usage)?;
+    if target.wants_machine() {
+        check_placeable(&snap, &resolved.names, &resolved.created)?;
+    } else if let Some(name) = resolved.created.keys().next() {
+        return Err(ToolError::usage(format!("{name} is not loaded: nothing to {}", verb(target))));
+    }
+    let mut ops = Vec::new();
+    for rec in resolved.created.values() {
+        let json = serde_json::to_string(rec).map_err(|e| ToolError::usage(e.to_string()))?;
+        ops.push(TxnOp::put(cluster.keys.unit(&rec.name), json, None));
+    }
+    for name in &resolved.names {
+        ops.push(TxnOp::put(cluster.keys.desired(name), target.as_str(), None));
+    }
+    cluster.write(ops, &[]).await.map_err(ToolError::negative)?;
+    for name in resolved.created.keys() {
+        writeln!(out, "Unit {name} inactive")?;
+    }
+    out.flush()?;
+    if block.no_block {
+        for name in &resolved.names {
+            if !resolved.created.contains_key(name) {
+                writeln!(out, "Triggered unit {name} {}", verb(target))?;
+            }
+        }
+        out.flush()?;
+        return Ok(Exit::SUCCESS);
+    }
+    wait(cluster, &resolved.names, target, block.block_attempts, out).await
+}
+
+fn verb(target: Desired) -> &'static str {
+    match target {
+        Desired::Inactive => "unload",
+        Desired::Loaded => "load",
+        Desired::Launched => "start",
+    }
+}
+
+/// Runs the placement rules over the cluster as it would be with `names`
+/// set to `target`; refuses with place's reason when one cannot go anywhere.
+fn check_placeable(
+    snap: &Snapshot,
+    names: &[String],
+    created: &BTreeMap<String, UnitRecord>,
+) -> Result<(), ToolError> {
+    let mut wanted: BTreeMap<&str, &UnitRecord> = snap
+        .units
+        .iter()
+        .filter(|(n, _)| !units::is_template(n) && snap.desired_of(n).wants_machine())
+        .map(|(n, r)| (n.as_str(), r))
+        .collect();
+    for n in names {
+        if let Some(r) = created.get(n).or_else(|| snap.units.get(n)) {
+            wanted.insert(n.as_str(), r);
+        }
+    }
+    let unit_list: Vec<UnitRecord> = wanted.values().map(|r| (*r).clone()).collect();
+    let machines: Vec<_> = snap.machines.values().cloned().collect();
+    let current: Vec<Placement> = snap
+        .assign
+        .keys()
+        .filter(|(_, u)| wanted.contains_key(u.as_str()))
+        .map(|(m, u)| Placement { unit: u.clone(), machine: Some(m.clone()), reason: None })
+        .collect();
+    let plan = placement::plan(&unit_list, &machines, &current).map_err(ToolError::usage)?;
+    let mut problems = Vec::new();
+    for p in &plan {
+        if p.machine.is_none() && names.contains(&p.unit) {
+            let reason = p.reason.as_deref().unwrap_or("no machine satisfies its rules");
+            problems.push(format!("cannot place {}: {reason}", p.unit));
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(ToolError::negative(problems.join("\nclusterctl: ")))
+    }
+}
+
+/// Has `name` reached `target`? Returns the line to print when it has.
+fn reached(snap: &Snapshot, name: &str, target: Desired) -> Option<String> {
+    let machines = snap.machines_of(name);
+    let reporting = !snap.states.is_empty();
+    let legend = |m: &str| table::machine_legend(m, snap.machines.get(m).map(|r| r.ip.as_str()), false);
+    match target {
+        Desired::Inactive => machines.is_empty().then(|| format!("Unit {name} inactive")),
+        Desired::Loaded | Desired::Launched => {
+            let m = *machines.first()?;
+            if reporting {
+                let st = snap.states.get(&(name.to_string(), m.to_string()));
+                let active = st.is_some_and(|s| s.active == "active");
+                if (target == Desired::Launched) != active {
+                    return None;
+                }
+            }
+            Some(format!("Unit {name} {} on {}", target.as_str(), legend(m)))
+        }
+    }
+}
+
+async fn wait(
+    cluster: &Cluster,
+    names: &[String],
+    target: Desired,
+    attempts: u32,
+    out: &mut impl Write,
+) -> Result<Exit, ToolError> {
+    let mut pending: Vec<String> = names.to_vec();
+    let start = Instant::now();
+    let mut next_note = start + Duration::from_secs(1);
+    let mut attempt = 0u32;
+    loop {
+        attempt += 1;
+        let want = Want { machines: true, assign: true, states: true, ..Want::default() };
+        let snap = cluster.snapshot(want).await.map_err(ToolError::negative)?;
+        let mut still = Vec::new();
+        for name in pending {
+            match reached(&snap, &name, target) {
+                Some(line) => writeln!(out, "{line}")?,
+                None => still.push(name),
+            }
+        }
+        out.flush()?;
+        pending = still;
+        if pending.is_empty() {
+            return Ok(Exit::SUCCESS);
+        }
+        let what = match target {
+            Desired::Inactive => "to be unloaded from its machine",
+            Desired::Loaded => "to be loaded on a machine",
+            Desired::Launched => "to be placed and running",
+        };
+        if attempts > 0 && attempt >= attempts {
+            return Err(ToolError::negative(format!(
+                "gave up after {attempts} attempts waiting for {} {what}",
+                pending.join(", ")
+            )));
+        }
+        if Instant::now() >= next_note {
+            next_note = Instant::now() + REMIND;
+            let leader = cluster.scheduler_leader().await.map_err(ToolError::negative)?;
+            let who = match leader {
+                Some(l) => format!("scheduler {l} is leading"),
+                None => format!(
+                    "no scheduler is running (no key under {}/): start one with 'clusterctl schedule --watch' or run 'clusterctl schedule'",
+                    cluster.keys.election()
+                ),
+            };
+            let machines = if snap.machines.is_empty() { "; no machines are present" } else { "" };
+            eprintln!(
+                "clusterctl: waiting {}s for {} {what}: {who}{machines}",
+                start.elapsed().as_secs(),
+                pending.join(", ")
+            );
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// `destroy UNIT...`: remove the units and their desired state; the
+/// scheduler then takes them off their machines.
+///
+/// # Errors
+/// A unit that was not submitted (exit 1), or etcd's error.
+pub async fn destroy(cluster: &Cluster, names: &[String], out: &mut impl Write) -> Result<Exit, ToolError> {
+    let mut missing = Vec::new();
+    for name in names {
+        let name = units::canonical(name);
+        let txn = Txn::new().and_then(vec![
+            TxnOp::delete(cluster.keys.unit(&name), None),
+            TxnOp::delete(cluster.keys.desired(&name), None),
+        ]);
+        let resp = cluster.kv().txn(txn).await.map_err(|e| ToolError::negative(etcd_err("destroying")(e)))?;
+        let deleted: i64 = resp
+            .op_responses()
+            .into_iter()
+            .map(|r| match r {
+                TxnOpResponse::Delete(d) => d.deleted(),
+                _ => 0,
+            })
+            .sum();
+        if deleted > 0 {
+            writeln!(out, "Destroyed {name}")?;
+        } else {
+            missing.push(name);
+        }
+    }
+    out.flush()?;
+    if missing.is_empty() {
+        Ok(Exit::SUCCESS)
+    } else {
+        Err(ToolError::negative(format!("not submitted: {}", missing.join(", "))))
+    }
+}
+
+/// True when `path` names an existing file (so `start ./web.service` can
+/// submit it first, as fleetctl did).
+#[must_use]
+pub fn is_file(path: &str) -> bool {
+    path.contains('/') && Path::new(path).is_file()
+}
