@@ -1,0 +1,865 @@
+//! The placement itself: fleet's rules and choice, computed from indexes.
+//!
+//! Order of work, each step deterministic (units by name, machines by ID):
+//! 1. check the input (duplicates, malformed globs, contradictions);
+//! 2. global units, on every machine whose metadata fits and where no
+//!    global already there conflicts with them;
+//! 3. current placements that still hold are kept (followers after their
+//!    peers, so a follower stays only if its peer stayed beside it);
+//! 4. every other unit, followers right after their last peer: MachineOf
+//!    puts it beside its peers, MachineID on its machine, Replaces on the
+//!    replaced unit's machine (which then moves, with its followers), and
+//!    the rest on the least loaded machine that takes it, ties by ID.
+//!
+//! Load is the number of non-global units on a machine (fleet did not count
+//! global units either). Each metadata class of machines keeps its machines
+//! ordered by (load, ID), so the least loaded candidate is the first entry
+//! and a machine that cannot take the unit is skipped in O(1) through the
+//! pattern counters of [`crate::index`].
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::fmt;
+use std::hash::BuildHasherDefault;
+
+use fleetkit_core::records::{MachineRecord, Placement, UnitRecord};
+
+use crate::index::{FxHasher, FxMap, Patterns};
+
+type FxSet<T> = HashSet<T, BuildHasherDefault<FxHasher>>;
+
+/// Input that cannot be planned: it names the unit or machine at fault.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlaceError {
+    message: String,
+}
+
+impl PlaceError {
+    fn new(message: impl Into<String>) -> Self {
+        Self { message: message.into() }
+    }
+}
+
+impl fmt::Display for PlaceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for PlaceError {}
+
+const NONE: u32 = u32::MAX;
+
+/// Where `MachineID=` points.
+#[derive(Debug, Clone)]
+enum Target {
+    Any,
+    One(u32),
+    NoMatch,
+    Ambiguous(Vec<u32>),
+}
+
+/// A unit's rules, resolved to indexes.
+#[derive(Debug)]
+struct Unit {
+    /// Pattern ids of its `Conflicts=` globs, then of its `Replaces=` globs.
+    anti: Box<[u32]>,
+    n_conflicts: usize,
+    /// Pattern ids (of any unit) that match this unit's name.
+    matched_by: Box<[u32]>,
+    /// Its known `MachineOf=` peers.
+    peers: Box<[u32]>,
+    /// A `MachineOf=` name that no given unit has.
+    missing_peer: Option<usize>,
+    class: u32,
+    target: Target,
+    global: bool,
+}
+
+impl Unit {
+    fn replaces(&self) -> &[u32] {
+        &self.anti[self.n_conflicts..]
+    }
+}
+
+/// Machines whose metadata satisfies one `MachineMetadata=` requirement.
+#[derive(Debug)]
+struct Class {
+    members: Vec<u32>,
+    member: Vec<bool>,
+    /// `(load << 32) | rank` of every member: the least loaded first.
+    order: BTreeSet<u64>,
+    /// `region=eu and disk=ssd`, empty for the class of all machines.
+    label: String,
+}
+
+/// Why a machine cannot take a unit: a pattern on one side or the other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Block {
+    /// True when the unit's own glob matches a resident; false when a
+    /// resident's glob matches the unit.
+    mine: bool,
+    pattern: u32,
+}
+
+fn key(pattern: u32, rank: u32) -> u64 {
+    (u64::from(pattern) << 32) | u64::from(rank)
+}
+
+struct Planner<'a> {
+    recs: Vec<&'a UnitRecord>,
+    machines: Vec<&'a MachineRecord>,
+    patterns: Patterns,
+    units: Vec<Unit>,
+    /// Units matched by each pattern (for `Replaces=`).
+    matching_units: Vec<Vec<u32>>,
+    followers: Vec<Vec<u32>>,
+    classes: Vec<Class>,
+    machine_classes: Vec<Vec<u32>>,
+    load: Vec<u32>,
+    hits: FxMap<u64, u32>,
+    holds: FxMap<u64, u32>,
+    residents: Vec<Vec<u32>>,
+    assigned: Vec<u32>,
+    global_on: FxSet<u64>,
+    global_machines: FxMap<u32, Vec<u32>>,
+    reasons: Vec<Option<String>>,
+    evicted: Vec<bool>,
+    position: Vec<u32>,
+    evictions: usize,
+}
+
+/// Computes where every unit runs. See the module documentation for the
+/// rules; the output is sorted by unit name, then machine ID.
+///
+/// # Errors
+/// [`PlaceError`] for a duplicate unit or machine, an empty name, a
+/// malformed glob or contradictory `[X-Fleet]` rules.
+pub fn plan(
+    units: &[UnitRecord],
+    machines: &[MachineRecord],
+    current: &[Placement],
+) -> Result<Vec<Placement>, PlaceError> {
+    let mut p = Planner::new(units, machines)?;
+    p.place_globals();
+    let order = p.order();
+    p.keep(current, &order);
+    p.place_rest(&order);
+    Ok(p.output())
+}
+
+impl<'a> Planner<'a> {
+    fn new(units: &'a [UnitRecord], machines: &'a [MachineRecord]) -> Result<Self, PlaceError> {
+        let mut machines: Vec<&MachineRecord> = machines.iter().collect();
+        machines.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+        for w in machines.windows(2) {
+            if w[0].id == w[1].id {
+                return Err(PlaceError::new(format!(
+                    "machine {} is listed twice; give each machine once",
+                    w[0].id
+                )));
+            }
+        }
+        if machines.first().is_some_and(|m| m.id.is_empty()) {
+            return Err(PlaceError::new("a machine record has an empty id"));
+        }
+        let mut recs: Vec<&UnitRecord> = units.iter().collect();
+        recs.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+        for w in recs.windows(2) {
+            if w[0].name == w[1].name {
+                return Err(PlaceError::new(format!(
+                    "unit {} is listed twice; give each unit once",
+                    w[0].name
+                )));
+            }
+        }
+        if recs.first().is_some_and(|u| u.name.is_empty()) {
+            return Err(PlaceError::new("a unit record has an empty name"));
+        }
+        for r in &recs {
+            if let Some(problem) = r.constraints.problems().into_iter().next() {
+                return Err(PlaceError::new(format!("{}: {problem}", r.name)));
+            }
+        }
+        let n = recs.len();
+        let m = machines.len();
+        let by_name: FxMap<&str, u32> =
+            recs.iter().enumerate().map(|(i, r)| (r.name.as_str(), idx(i))).collect();
+
+        let mut patterns = Patterns::default();
+        let mut anti_all = Vec::with_capacity(n);
+        for r in &recs {
+            let c = &r.constraints;
+            let mut anti = Vec::with_capacity(c.conflicts.len() + c.replaces.len());
+            for g in c.conflicts.iter().chain(&c.replaces) {
+                anti.push(patterns.intern(g).map_err(|e| PlaceError::new(format!("{}: {e}", r.name)))?);
+            }
+            anti_all.push(anti);
+        }
+        let mut matching_units = vec![Vec::new(); patterns.len()];
+        let mut scratch = Vec::new();
+        let mut classes = vec![Class {
+            members: (0..idx(m)).collect(),
+            member: vec![true; m],
+            order: (0..idx(m)).map(u64::from).collect(),
+            label: String::new(),
+        }];
+        let mut class_ids: FxMap<Vec<(&str, Vec<&str>)>, u32> = FxMap::default();
+        let mut units_out = Vec::with_capacity(n);
+        let mut followers = vec![Vec::new(); n];
+        for (i, (r, anti)) in recs.iter().zip(anti_all).enumerate() {
+            let c = &r.constraints;
+            patterns.matching(&r.name, &mut scratch);
+            for &p in &scratch {
+                matching_units[p as usize].push(idx(i));
+            }
+            let mut peers = Vec::new();
+            let mut missing_peer = None;
+            for (k, peer) in c.machine_of.iter().enumerate() {
+                match by_name.get(peer.as_str()) {
+                    Some(&j) => {
+                        if !peers.contains(&j) {
+                            peers.push(j);
+                        }
+                    }
+                    None => {
+                        missing_peer.get_or_insert(k);
+                    }
+                }
+            }
+            for &j in &peers {
+                if !recs[j as usize].constraints.global {
+                    followers[j as usize].push(idx(i));
+                }
+            }
+            let class = if c.machine_metadata.is_empty() {
+                0
+            } else {
+                let mut req: Vec<(&str, Vec<&str>)> = c
+                    .machine_metadata
+                    .iter()
+                    .map(|(k, vs)| {
+                        let mut vs: Vec<&str> = vs.iter().map(String::as_str).collect();
+                        vs.sort_unstable();
+                        vs.dedup();
+                        (k.as_str(), vs)
+                    })
+                    .collect();
+                req.sort_unstable();
+                let next = idx(classes.len());
+                *class_ids.entry(req).or_insert_with_key(|req| {
+                    classes.push(build_class(req, &machines));
+                    next
+                })
+            };
+            let target = match &c.machine_id {
+                None => Target::Any,
+                Some(id) => resolve_machine_id(id, &machines),
+            };
+            units_out.push(Unit {
+                n_conflicts: c.conflicts.len(),
+                anti: anti.into_boxed_slice(),
+                matched_by: scratch.clone().into_boxed_slice(),
+                peers: peers.into_boxed_slice(),
+                missing_peer,
+                class,
+                target,
+                global: c.global,
+            });
+        }
+        let mut machine_classes = vec![Vec::new(); m];
+        for (ci, class) in classes.iter().enumerate() {
+            for &r in &class.members {
+                machine_classes[r as usize].push(idx(ci));
+            }
+        }
+        Ok(Planner {
+            recs,
+            machines,
+            patterns,
+            units: units_out,
+            matching_units,
+            followers,
+            classes,
+            machine_classes,
+            load: vec![0; m],
+            hits: FxMap::default(),
+            holds: FxMap::default(),
+            residents: vec![Vec::new(); m],
+            assigned: vec![NONE; n],
+            global_on: FxSet::default(),
+            global_machines: FxMap::default(),
+            reasons: vec![None; n],
+            evicted: vec![false; n],
+            position: vec![NONE; n],
+            evictions: 0,
+        })
+    }
+
+    /// The first rule that keeps unit `u` off machine `m`, if any.
+    fn blocker(&self, u: u32, m: u32) -> Option<Block> {
+        let unit = &self.units[u as usize];
+        for &p in &unit.anti {
+            if self.hits.get(&key(p, m)).is_some_and(|&c| c > 0) {
+                return Some(Block { mine: true, pattern: p });
+            }
+        }
+        for &p in &unit.matched_by {
+            if self.holds.get(&key(p, m)).is_some_and(|&c| c > 0) {
+                return Some(Block { mine: false, pattern: p });
+            }
+        }
+        None
+    }
+
+    fn set_load(&mut self, m: u32, load: u32) {
+        let old = self.load[m as usize];
+        self.load[m as usize] = load;
+        for &c in &self.machine_classes[m as usize] {
+            let order = &mut self.classes[c as usize].order;
+            order.remove(&((u64::from(old) << 32) | u64::from(m)));
+            order.insert((u64::from(load) << 32) | u64::from(m));
+        }
+    }
+
+    fn add(&mut self, u: u32, m: u32) {
+        let unit = &self.units[u as usize];
+        for &p in &unit.matched_by {
+            *self.hits.entry(key(p, m)).or_default() += 1;
+        }
+        for &p in &unit.anti {
+            *self.holds.entry(key(p, m)).or_default() += 1;
+        }
+        self.residents[m as usize].push(u);
+        if unit.global {
+            self.global_on.insert(key(u, m));
+            self.global_machines.entry(u).or_default().push(m);
+        } else {
+            self.assigned[u as usize] = m;
+            self.reasons[u as usize] = None;
+            self.set_load(m, self.load[m as usize] + 1);
+        }
+    }
+
+    fn remove(&mut self, u: u32, m: u32) {
+        let unit = &self.units[u as usize];
+        for &p in &unit.matched_by {
+            if let Some(c) = self.hits.get_mut(&key(p, m)) {
+                *c -= 1;
+            }
+        }
+        for &p in &unit.anti {
+            if let Some(c) = self.holds.get_mut(&key(p, m)) {
+                *c -= 1;
+            }
+        }
+        let res = &mut self.residents[m as usize];
+        if let Some(i) = res.iter().position(|&x| x == u) {
+            res.swap_remove(i);
+        }
+        self.assigned[u as usize] = NONE;
+        self.set_load(m, self.load[m as usize] - 1);
+    }
+
+    fn place_globals(&mut self) {
+        for u in 0..idx(self.units.len()) {
+            if !self.units[u as usize].global {
+                continue;
+            }
+            let class = self.units[u as usize].class as usize;
+            for i in 0..self.classes[class].members.len() {
+                let m = self.classes[class].members[i];
+                if self.blocker(u, m).is_none() {
+                    self.add(u, m);
+                }
+            }
+            if !self.global_machines.contains_key(&u) {
+                self.reasons[u as usize] = Some(self.scan_reason(u));
+            }
+        }
+    }
+
+    /// Non-global units by name, each follower moved to just after its last
+    /// peer. Units caught in a MachineOf cycle are left out, with a reason.
+    fn order(&mut self) -> Vec<u32> {
+        let n = self.units.len();
+        let mut waiting: Vec<u32> = self
+            .units
+            .iter()
+            .map(|u| idx(u.peers.iter().filter(|&&p| !self.units[p as usize].global).count()))
+            .collect();
+        let mut order = Vec::with_capacity(n);
+        let mut stack = Vec::new();
+        for u in 0..idx(n) {
+            if self.units[u as usize].global || waiting[u as usize] != 0 {
+                continue;
+            }
+            stack.push(u);
+            while let Some(x) = stack.pop() {
+                self.position[x as usize] = idx(order.len());
+                order.push(x);
+                for &f in self.followers[x as usize].iter().rev() {
+                    waiting[f as usize] -= 1;
+                    if waiting[f as usize] == 0 {
+                        stack.push(f);
+                    }
+                }
+            }
+        }
+        let stuck: Vec<u32> = (0..idx(n))
+            .filter(|&u| !self.units[u as usize].global && self.position[u as usize] == NONE)
+            .collect();
+        if !stuck.is_empty() {
+            let names: Vec<&str> =
+                stuck.iter().take(5).map(|&u| self.recs[u as usize].name.as_str()).collect();
+            let more = if stuck.len() > 5 { ", …" } else { "" };
+            let reason = format!(
+                "MachineOf cycle among {}{more}: each waits for another to be placed; make one of them not follow the others",
+                names.join(", ")
+            );
+            for u in stuck {
+                self.reasons[u as usize] = Some(reason.clone());
+            }
+        }
+        order
+    }
+
+    /// Keeps every current placement whose machine is alive and whose rules
+    /// still hold, in `order` so followers are judged after their peers.
+    fn keep(&mut self, current: &[Placement], order: &[u32]) {
+        let by_name: FxMap<&str, u32> =
+            self.recs.iter().enumerate().map(|(i, r)| (r.name.as_str(), idx(i))).collect();
+        let by_id: FxMap<&str, u32> =
+            self.machines.iter().enumerate().map(|(i, m)| (m.id.as_str(), idx(i))).collect();
+        let mut wanted = vec![NONE; self.units.len()];
+        for p in current {
+            let (Some(&u), Some(mid)) = (by_name.get(p.unit.as_str()), p.machine.as_deref()) else {
+                continue;
+            };
+            if let Some(&m) = by_id.get(mid) {
+                // A unit listed on several machines: the lowest machine ID counts.
+                wanted[u as usize] = wanted[u as usize].min(m);
+            }
+        }
+        for &u in order {
+            let m = wanted[u as usize];
+            if m != NONE && self.fits(u, m) {
+                self.add(u, m);
+            }
+        }
+    }
+
+    /// Every rule of `u` holds on machine `m`.
+    fn fits(&self, u: u32, m: u32) -> bool {
+        let unit = &self.units[u as usize];
+        let target_ok = match unit.target {
+            Target::Any => true,
+            Target::One(t) => t == m,
+            Target::NoMatch | Target::Ambiguous(_) => false,
+        };
+        target_ok
+            && unit.missing_peer.is_none()
+            && self.classes[unit.class as usize].member[m as usize]
+            && unit.peers.iter().all(|&p| self.peer_on(p, m))
+            && self.blocker(u, m).is_none()
+    }
+
+    fn peer_on(&self, p: u32, m: u32) -> bool {
+        if self.units[p as usize].global {
+            self.global_on.contains(&key(p, m))
+        } else {
+            self.assigned[p as usize] == m
+        }
+    }
+
+    fn place_rest(&mut self, order: &[u32]) {
+        let mut todo: Vec<u32> =
+            order.iter().copied().filter(|&u| self.assigned[u as usize] == NONE).collect();
+        loop {
+            let before = self.evictions;
+            for &u in &todo {
+                if self.assigned[u as usize] == NONE {
+                    self.place_one(u);
+                }
+            }
+            if self.evictions == before {
+                break;
+            }
+            // A move made room somewhere: give the units still waiting another try.
+            todo.retain(|&u| self.assigned[u as usize] == NONE);
+        }
+    }
+
+    fn place_one(&mut self, u: u32) {
+        let unit = &self.units[u as usize];
+        let rec = self.recs[u as usize];
+        if let Some(k) = unit.missing_peer {
+            let peer = &rec.constraints.machine_of[k];
+            self.reasons[u as usize] =
+                Some(format!("MachineOf {peer}, which is not placed (no unit of that name was given)"));
+            return;
+        }
+        if !unit.peers.is_empty() {
+            self.place_follower(u);
+            return;
+        }
+        match unit.target.clone() {
+            Target::Any => {}
+            Target::One(m) => {
+                let id = rec.constraints.machine_id.as_deref().unwrap_or_default();
+                if self.fits(u, m) {
+                    self.add(u, m);
+                } else {
+                    let why = self.why_not_on(u, m);
+                    self.reasons[u as usize] =
+                        Some(format!("MachineID={id} is machine {}, {why}", self.machines[m as usize].id));
+                }
+                return;
+            }
+            Target::NoMatch => {
+                let id = rec.constraints.machine_id.as_deref().unwrap_or_default();
+                self.reasons[u as usize] =
+                    Some(format!("MachineID={id} matches no machine; check the ID against the machine list"));
+                return;
+            }
+            Target::Ambiguous(ms) => {
+                let id = rec.constraints.machine_id.as_deref().unwrap_or_default();
+                let ids: Vec<&str> =
+                    ms.iter().take(3).map(|&m| self.machines[m as usize].id.as_str()).collect();
+                self.reasons[u as usize] = Some(format!(
+                    "MachineID={id} is a prefix of {} machines ({}{}); give more of the ID",
+                    ms.len(),
+                    ids.join(", "),
+                    if ms.len() > 3 { ", …" } else { "" }
+                ));
+                return;
+            }
+        }
+        let class = unit.class as usize;
+        if !unit.replaces().is_empty() && !self.evicted[u as usize] && self.try_replace(u) {
+            return;
+        }
+        let found = self.classes[class]
+            .order
+            .iter()
+            .map(|&e| (e & 0xffff_ffff) as u32)
+            .find(|&m| self.blocker(u, m).is_none());
+        match found {
+            Some(m) => self.add(u, m),
+            None => self.reasons[u as usize] = Some(self.scan_reason(u)),
+        }
+    }
+
+    fn place_follower(&mut self, u: u32) {
+        let unit = &self.units[u as usize];
+        let rec = self.recs[u as usize];
+        let mut fixed: Option<(u32, u32)> = None;
+        for &p in &unit.peers {
+            if self.units[p as usize].global {
+                continue;
+            }
+            let m = self.assigned[p as usize];
+            if m == NONE {
+                let peer = &self.recs[p as usize].name;
+                self.reasons[u as usize] = Some(format!("MachineOf {peer}, which is not placed"));
+                return;
+            }
+            match fixed {
+                None => fixed = Some((p, m)),
+                Some((q, mq)) if mq != m => {
+                    self.reasons[u as usize] = Some(format!(
+                        "MachineOf {} and {}, which run on different machines ({} and {}); it cannot be beside both",
+                        self.recs[q as usize].name,
+                        self.recs[p as usize].name,
+                        self.machines[mq as usize].id,
+                        self.machines[m as usize].id
+                    ));
+                    return;
+                }
+                Some(_) => {}
+            }
+        }
+        if let Some((p, m)) = fixed {
+            if self.fits(u, m) {
+                self.add(u, m);
+            } else {
+                let why = self.why_not_on(u, m);
+                self.reasons[u as usize] = Some(format!(
+                    "MachineOf {} puts it on {}, {why}",
+                    self.recs[p as usize].name, self.machines[m as usize].id
+                ));
+            }
+            return;
+        }
+        // Every peer is global: any machine that runs all of them will do.
+        let class = unit.class as usize;
+        let found =
+            self.classes[class].order.iter().map(|&e| (e & 0xffff_ffff) as u32).find(|&m| self.fits(u, m));
+        match found {
+            Some(m) => self.add(u, m),
+            None => {
+                let peers: Vec<&str> =
+                    unit.peers.iter().map(|&p| self.recs[p as usize].name.as_str()).collect();
+                self.reasons[u as usize] = Some(format!(
+                    "MachineOf {}: no machine{} that runs {} takes it{}",
+                    peers.join(" "),
+                    qualifier(&self.classes[class].label),
+                    if peers.len() > 1 { "all of them" } else { "it" },
+                    rec.constraints
+                        .conflicts
+                        .first()
+                        .map(|g| format!(" (Conflicts={g})"))
+                        .unwrap_or_default()
+                ));
+            }
+        }
+    }
+
+    /// `Replaces=`: take the machine of a unit it replaces, and move that
+    /// unit (and whatever follows it) elsewhere. Returns false when no
+    /// replaced unit's machine can take it; the caller places it normally.
+    fn try_replace(&mut self, u: u32) -> bool {
+        let unit = &self.units[u as usize];
+        let mut candidates: BTreeSet<u64> = BTreeSet::new();
+        for &p in unit.replaces() {
+            for &x in &self.matching_units[p as usize] {
+                let m = self.assigned[x as usize];
+                if x != u && m != NONE {
+                    candidates.insert((u64::from(self.load[m as usize]) << 32) | u64::from(m));
+                }
+            }
+        }
+        for e in candidates {
+            let m = (e & 0xffff_ffff) as u32;
+            if !self.classes[unit.class as usize].member[m as usize] {
+                continue;
+            }
+            let leaving = self.leaving(u, m);
+            if !self.fits_without(u, m, &leaving) {
+                continue;
+            }
+            for &x in &leaving {
+                self.remove(x, m);
+                self.evicted[x as usize] = true;
+            }
+            self.evictions += 1;
+            self.add(u, m);
+            let mut leaving = leaving;
+            leaving.sort_unstable_by_key(|&x| self.position[x as usize]);
+            for x in leaving {
+                self.place_one(x);
+            }
+            return true;
+        }
+        false
+    }
+
+    /// The non-global units on `m` that `u` replaces, and their followers.
+    fn leaving(&self, u: u32, m: u32) -> Vec<u32> {
+        let replaces = self.units[u as usize].replaces();
+        let mut out: Vec<u32> = self.residents[m as usize]
+            .iter()
+            .copied()
+            .filter(|&x| {
+                !self.units[x as usize].global
+                    && self.units[x as usize].matched_by.iter().any(|p| replaces.contains(p))
+            })
+            .collect();
+        let mut i = 0;
+        while i < out.len() {
+            for &f in &self.followers[out[i] as usize] {
+                if self.assigned[f as usize] == m && !out.contains(&f) {
+                    out.push(f);
+                }
+            }
+            i += 1;
+        }
+        out
+    }
+
+    /// Whether `u` could go on `m` once `leaving` has left it.
+    fn fits_without(&self, u: u32, m: u32, leaving: &[u32]) -> bool {
+        let unit = &self.units[u as usize];
+        let count = |map: &FxMap<u64, u32>, p: u32| map.get(&key(p, m)).copied().unwrap_or(0);
+        let hits_ok = unit.anti.iter().all(|&p| {
+            let gone = leaving.iter().filter(|&&x| self.units[x as usize].matched_by.contains(&p)).count();
+            count(&self.hits, p) as usize == gone
+        });
+        let holds_ok = unit.matched_by.iter().all(|&p| {
+            let gone = leaving.iter().filter(|&&x| self.units[x as usize].anti.contains(&p)).count();
+            count(&self.holds, p) as usize == gone
+        });
+        hits_ok && holds_ok
+    }
+
+    /// Why `u` cannot go on `m`, as the end of a sentence naming `m`.
+    fn why_not_on(&self, u: u32, m: u32) -> String {
+        let unit = &self.units[u as usize];
+        let class = &self.classes[unit.class as usize];
+        if !class.member[m as usize] {
+            return format!("which lacks {}", class.label);
+        }
+        for &p in &unit.peers {
+            if !self.peer_on(p, m) {
+                return format!("where {} does not run", self.recs[p as usize].name);
+            }
+        }
+        match self.blocker(u, m) {
+            Some(b) => format!("where it {}", self.describe(u, b, m)),
+            None => "which cannot take it".to_owned(),
+        }
+    }
+
+    fn describe(&self, u: u32, b: Block, m: u32) -> String {
+        let glob = self.patterns.glob(b.pattern);
+        if b.mine {
+            return if self.is_conflict_of(u, b.pattern) {
+                format!("conflicts with {glob}")
+            } else {
+                format!("would run beside {glob}, which it replaces")
+            };
+        }
+        let holder = self.residents[m as usize].iter().copied().find(|&x| {
+            let unit = &self.units[x as usize];
+            unit.anti.contains(&b.pattern)
+        });
+        match holder {
+            Some(x) if self.is_conflict_of(x, b.pattern) => {
+                format!(
+                    "is excluded by Conflicts={glob} of units there (e.g. {})",
+                    self.recs[x as usize].name
+                )
+            }
+            Some(x) => format!(
+                "would be replaced by Replaces={glob} of units there (e.g. {})",
+                self.recs[x as usize].name
+            ),
+            None => format!("is excluded by {glob}"),
+        }
+    }
+
+    fn is_conflict_of(&self, u: u32, pattern: u32) -> bool {
+        let unit = &self.units[u as usize];
+        unit.anti[..unit.n_conflicts].contains(&pattern)
+    }
+
+    /// Why no machine of `u`'s class takes it (every one was tried).
+    fn scan_reason(&self, u: u32) -> String {
+        let unit = &self.units[u as usize];
+        let class = &self.classes[unit.class as usize];
+        if self.machines.is_empty() {
+            return "no machines were given".to_owned();
+        }
+        if class.members.is_empty() {
+            return metadata_reason(&self.recs[u as usize].constraints.machine_metadata, &self.machines);
+        }
+        let mut groups: BTreeMap<Block, (usize, u32)> = BTreeMap::new();
+        for &m in &class.members {
+            if let Some(b) = self.blocker(u, m) {
+                groups.entry(b).or_insert((0, m)).0 += 1;
+            }
+        }
+        let n = class.members.len();
+        let all = if n == 1 { "on the only machine".to_owned() } else { format!("on all {n} machines") };
+        let qual = qualifier(&class.label);
+        if let (1, Some((&b, &(_, m)))) = (groups.len(), groups.iter().next()) {
+            return format!("{} {all}{qual}", self.describe(u, b, m));
+        }
+        let mut parts: Vec<(usize, String)> =
+            groups.iter().map(|(&b, &(count, m))| (count, self.describe(u, b, m))).collect();
+        parts.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+        let shown: Vec<String> = parts.iter().take(3).map(|(c, d)| format!("{d} on {c}")).collect();
+        format!(
+            "no machine{qual} takes it ({n} tried): {}{}",
+            shown.join("; "),
+            if parts.len() > 3 { "; …" } else { "" }
+        )
+    }
+
+    fn output(self) -> Vec<Placement> {
+        let mut out = Vec::with_capacity(self.recs.len());
+        for (i, rec) in self.recs.iter().enumerate() {
+            let u = idx(i);
+            let placed: Vec<u32> = if self.units[i].global {
+                let mut ms = self.global_machines.get(&u).cloned().unwrap_or_default();
+                ms.sort_unstable();
+                ms
+            } else if self.assigned[i] != NONE {
+                vec![self.assigned[i]]
+            } else {
+                Vec::new()
+            };
+            if placed.is_empty() {
+                out.push(Placement {
+                    unit: rec.name.clone(),
+                    machine: None,
+                    reason: Some(self.reasons[i].clone().unwrap_or_else(|| "not placed".to_owned())),
+                });
+            }
+            for m in placed {
+                out.push(Placement {
+                    unit: rec.name.clone(),
+                    machine: Some(self.machines[m as usize].id.clone()),
+                    reason: None,
+                });
+            }
+        }
+        out
+    }
+}
+
+fn idx(i: usize) -> u32 {
+    u32::try_from(i).unwrap_or(NONE)
+}
+
+fn qualifier(label: &str) -> String {
+    if label.is_empty() {
+        String::new()
+    } else {
+        format!(" that have {label}")
+    }
+}
+
+fn format_req(key: &str, values: &[impl AsRef<str>]) -> String {
+    values.iter().map(|v| format!("{key}={}", v.as_ref())).collect::<Vec<_>>().join(" or ")
+}
+
+fn build_class(req: &[(&str, Vec<&str>)], machines: &[&MachineRecord]) -> Class {
+    let member: Vec<bool> = machines
+        .iter()
+        .map(|m| req.iter().all(|(k, vs)| m.metadata.get(*k).is_some_and(|v| vs.contains(&v.as_str()))))
+        .collect();
+    let members: Vec<u32> = member.iter().enumerate().filter(|(_, &b)| b).map(|(i, _)| idx(i)).collect();
+    let label = req
+        .iter()
+        .map(|(k, vs)| if vs.len() > 1 { format!("({})", format_req(k, vs)) } else { format_req(k, vs) })
+        .collect::<Vec<_>>()
+        .join(" and ");
+    Class { order: members.iter().map(|&m| u64::from(m)).collect(), members, member, label }
+}
+
+fn resolve_machine_id(id: &str, machines: &[&MachineRecord]) -> Target {
+    let start = machines.partition_point(|m| m.id.as_str() < id);
+    let matches: Vec<u32> =
+        (start..machines.len()).take_while(|&i| machines[i].id.starts_with(id)).map(idx).collect();
+    match matches.as_slice() {
+        [] => Target::NoMatch,
+        [one] => Target::One(*one),
+        // A full ID wins over longer IDs it is a prefix of.
+        [first, ..] if machines[*first as usize].id == id => Target::One(*first),
+        _ => Target::Ambiguous(matches),
+    }
+}
+
+fn metadata_reason(req: &BTreeMap<String, Vec<String>>, machines: &[&MachineRecord]) -> String {
+    let unsat: Vec<String> = req
+        .iter()
+        .filter(|(k, vs)| !machines.iter().any(|m| m.metadata.get(*k).is_some_and(|v| vs.contains(v))))
+        .map(|(k, vs)| format_req(k, vs))
+        .collect();
+    if unsat.is_empty() {
+        let all: Vec<String> = req.iter().map(|(k, vs)| format_req(k, vs)).collect();
+        format!("no machine has all of {} at once", all.join(", "))
+    } else {
+        format!("no machine has {}", unsat.join(", and no machine has "))
+    }
+}
