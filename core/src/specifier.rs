@@ -117,11 +117,16 @@ impl Specifiers {
 
     /// The value for a unit file systemd will read again: name specifiers
     /// replaced (with any `%` in them doubled), `%%` and host specifiers kept.
+    /// When the result cannot be written on a unit-file line as it is (a
+    /// line break, a NUL, blanks at either end, an odd trailing backslash
+    /// that would continue the line: `%I` of `\x0a` or `\x5c`), the value is
+    /// kept as written, for systemd to resolve under the same name.
     ///
     /// # Errors
     /// As [`Specifiers::resolve`].
     pub fn rewrite(&self, value: &str) -> Result<String, SpecifierError> {
-        self.expand(value, true)
+        let out = self.expand(value, true)?;
+        Ok(if line_safe(&out) { out } else { value.to_owned() })
     }
 
     fn expand(&self, value: &str, for_file: bool) -> Result<String, SpecifierError> {
@@ -161,6 +166,16 @@ impl Specifiers {
         }
         Ok(out)
     }
+}
+
+/// Whether `value` survives a trip through a unit-file line unchanged.
+fn line_safe(value: &str) -> bool {
+    let blank = |c: char| matches!(c, ' ' | '\t' | '\n' | '\r');
+    let trailing_backslashes = value.bytes().rev().take_while(|&b| b == b'\\').count();
+    !value.contains(['\n', '\r', '\0'])
+        && !value.starts_with(blank)
+        && !value.ends_with(blank)
+        && trailing_backslashes % 2 == 0
 }
 
 /// Checks `value` for specifiers systemd 252 does not know, without a name.
@@ -216,6 +231,16 @@ mod tests {
         let s = specs("foo@a\\x25i.service");
         assert_eq!(s.resolve("%I").unwrap(), "a%i");
         assert_eq!(s.rewrite("%I").unwrap(), "a%%i");
+    }
+
+    #[test]
+    fn values_a_line_cannot_hold_stay_unresolved() {
+        let s = specs("foo@\\x5c.service");
+        assert_eq!(s.resolve("x%I").unwrap(), "x\\");
+        assert_eq!(s.rewrite("x%I").unwrap(), "x%I");
+        assert_eq!(s.rewrite("%I.").unwrap(), "\\.");
+        let s = specs("foo@\\x20a.service");
+        assert_eq!(s.rewrite("%I").unwrap(), "%I");
     }
 
     #[test]
