@@ -11,8 +11,11 @@
 use std::collections::BTreeMap;
 
 use fleetkit_core::constraints::Constraints;
+use fleetkit_core::diag::{Diagnostic, Severity};
+use fleetkit_core::expand::{expand as core_expand, hex_sha256, Source};
+use fleetkit_core::name::{Kind, UnitName};
 use fleetkit_core::records::UnitRecord;
-use sha2::{Digest, Sha256};
+use fleetkit_core::unit::UnitFile;
 
 /// The suffixes systemd knows; a name without one gets `.service`.
 const SUFFIXES: &[&str] = &[
@@ -42,206 +45,77 @@ pub fn canonical(name: &str) -> String {
 /// True for `foo@.service`: a template, never placed itself.
 #[must_use]
 pub fn is_template(name: &str) -> bool {
-    name.find('@').is_some_and(|at| name[at + 1..].starts_with('.'))
+    UnitName::parse(name).is_ok_and(|n| n.kind == Kind::Template)
 }
 
 /// `foo@1.service` → (`foo@.service`, `1`); None for plain units and templates.
 #[must_use]
 pub fn split_instance(name: &str) -> Option<(String, String)> {
-    let at = name.find('@')?;
-    let dot = name.rfind('.')?;
-    if dot <= at + 1 {
+    let n = UnitName::parse(name).ok()?;
+    if n.kind != Kind::Instance {
         return None;
     }
-    let template = format!("{}@{}", &name[..at], &name[dot..]);
-    Some((template, name[at + 1..dot].to_string()))
+    Some((n.template()?, n.instance?.to_string()))
 }
 
-/// Checks a unit file name the way a user needs to hear about it.
+/// Checks a unit file name as systemd would.
 ///
 /// # Errors
-/// A message naming the problem.
+/// A message naming the rule the name breaks.
 pub fn check_name(name: &str) -> Result<(), String> {
-    if name.is_empty() || name.len() > 255 {
-        return Err(format!("'{name}' is not a unit name: 1 to 255 characters"));
-    }
-    if !SUFFIXES.iter().any(|s| name.ends_with(s)) {
-        return Err(format!("'{name}' is not a unit name: it needs a suffix such as .service"));
-    }
-    let ok = |c: char| c.is_ascii_alphanumeric() || ":-_.\\@".contains(c);
-    if let Some(c) = name.chars().find(|&c| !ok(c)) {
-        return Err(format!("'{name}' is not a unit name: '{c}' is not allowed (use systemd-escape)"));
-    }
-    if name.matches('@').count() > 1 {
-        return Err(format!("'{name}' is not a unit name: more than one '@'"));
-    }
-    Ok(())
+    UnitName::parse(name).map(|_| ())
 }
 
-/// Hex SHA-256 of a unit's text: the HASH column and the assign/ value.
-#[must_use]
-pub fn hash(text: &str) -> String {
-    let digest = Sha256::digest(text.as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+fn diagnostics(name: &str, diags: &[Diagnostic]) -> String {
+    let lines: Vec<String> =
+        diags.iter().filter(|d| d.severity == Severity::Error).map(|d| d.display(name).to_string()).collect();
+    lines.join("\nclusterctl: ")
 }
 
-/// The record of a submitted template: its text as written, nothing resolved.
-#[must_use]
-pub fn template_record(name: &str, text: &str) -> UnitRecord {
-    UnitRecord {
+/// The record of a submitted template: its text as written (specifiers
+/// unresolved, no constraints), hashed in canonical form.
+///
+/// # Errors
+/// The file's syntax errors as `NAME:LINE: message`.
+pub fn template_record(name: &str, text: &str) -> Result<UnitRecord, String> {
+    // Checks the name, the syntax and the specifiers before anything is stored.
+    Source::parse(name, text.as_bytes()).map_err(|d| diagnostics(name, &d))?;
+    let unit = UnitFile::parse(text).map_err(|d| diagnostics(name, &d))?;
+    let canonical = unit.to_text();
+    Ok(UnitRecord {
         name: name.to_string(),
         template: None,
         instance: None,
-        hash: hash(text),
+        hash: hex_sha256(canonical.as_bytes()),
         constraints: Constraints::default(),
-        text: text.to_string(),
-    }
-}
-
-/// The record of a plain unit file or of `template` instantiated as
-/// `instance`: name-derived specifiers resolved, `[X-Fleet]` parsed.
-///
-/// # Errors
-/// The unit's problems as `NAME:LINE: message` lines.
-pub fn expand(name: &str, text: &str, instance: Option<&str>) -> Result<UnitRecord, String> {
-    let full = match instance {
-        Some(i) => name.replacen("@.", &format!("@{i}."), 1),
-        None => name.to_string(),
-    };
-    let text = resolve_specifiers(&full, text);
-    let constraints = parse_constraints(&full, &text)?;
-    Ok(UnitRecord {
-        name: full,
-        template: instance.map(|_| name.to_string()),
-        instance: instance.map(str::to_string),
-        hash: hash(&text),
-        constraints,
-        text,
+        text: canonical,
     })
 }
 
-/// `%n %N %p %P %i %I %f %j %J %%` depend only on the name; the rest are the
-/// target host's and are left for systemd there.
-fn resolve_specifiers(full: &str, text: &str) -> String {
-    let stem = full.rfind('.').map_or(full, |d| &full[..d]);
-    let (prefix, instance) = match stem.find('@') {
-        Some(at) => (&stem[..at], &stem[at + 1..]),
-        None => (stem, ""),
-    };
-    let prefix_j = prefix.rfind('-').map_or(prefix, |d| &prefix[..d]);
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
-        if c != '%' {
-            out.push(c);
-            continue;
-        }
-        match chars.next() {
-            Some('n') => out.push_str(full),
-            Some('N') => out.push_str(stem),
-            Some('p' | 'P') => out.push_str(prefix),
-            Some('i' | 'I') => out.push_str(instance),
-            Some('f') => {
-                out.push('/');
-                out.push_str(if instance.is_empty() { prefix } else { instance });
-            }
-            Some('j' | 'J') => out.push_str(prefix_j),
-            Some('%') => out.push_str("%%"),
-            Some(other) => {
-                out.push('%');
-                out.push(other);
-            }
-            None => out.push('%'),
-        }
-    }
-    out
-}
-
-/// The `Key=Value` entries of section `name`, continuation lines joined.
-fn section_entries(text: &str, name: &str) -> Vec<(usize, String, String)> {
-    let mut out = Vec::new();
-    let mut inside = false;
-    let mut pending: Option<(usize, String)> = None;
-    for (i, raw) in text.lines().enumerate() {
-        let line = raw.trim();
-        if let Some((start, mut acc)) = pending.take() {
-            if line.starts_with('#') || line.starts_with(';') {
-                pending = Some((start, acc));
-                continue;
-            }
-            acc.push(' ');
-            acc.push_str(line);
-            finish_line(&mut out, &mut pending, inside, start, acc);
-            continue;
-        }
-        if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
-            continue;
-        }
-        if line.starts_with('[') && line.ends_with(']') {
-            inside = &line[1..line.len() - 1] == name;
-            continue;
-        }
-        finish_line(&mut out, &mut pending, inside, i + 1, line.to_string());
-    }
-    if let Some((start, acc)) = pending {
-        finish_line(&mut out, &mut None, inside, start, acc);
-    }
-    out
-}
-
-fn finish_line(
-    out: &mut Vec<(usize, String, String)>,
-    pending: &mut Option<(usize, String)>,
-    inside: bool,
-    start: usize,
-    mut acc: String,
-) {
-    let trailing = acc.chars().rev().take_while(|&c| c == '\\').count();
-    if trailing % 2 == 1 && pending.is_none() {
-        acc.pop();
-        *pending = Some((start, acc));
-        return;
-    }
-    if inside {
-        if let Some((k, v)) = acc.split_once('=') {
-            out.push((start, k.trim().to_string(), v.trim().to_string()));
-        }
-    }
-}
-
-fn parse_constraints(name: &str, text: &str) -> Result<Constraints, String> {
-    let mut c = Constraints::default();
-    let words = |v: &str| v.split_whitespace().map(str::to_string).collect::<Vec<_>>();
-    for (line, key, value) in section_entries(text, "X-Fleet") {
-        match key.as_str() {
-            "Conflicts" | "X-Conflicts" => c.conflicts.extend(words(&value)),
-            "MachineOf" | "X-ConditionMachineOf" => c.machine_of.extend(words(&value)),
-            "MachineID" | "X-ConditionMachineID" => c.machine_id = Some(value),
-            "Global" => c.global = matches!(value.as_str(), "true" | "yes" | "1" | "on"),
-            "Replaces" => c.replaces.extend(words(&value)),
-            "MachineMetadata" | "X-ConditionMachineMetadata" => {
-                for pair in value.split_whitespace() {
-                    let Some((k, v)) = pair.split_once('=') else {
-                        return Err(format!("{name}:{line}: MachineMetadata= needs key=value, got '{pair}'"));
-                    };
-                    c.machine_metadata.entry(k.to_string()).or_default().push(v.to_string());
-                }
-            }
-            _ => {}
-        }
-    }
-    Ok(c)
+/// The record of a plain unit file, or of template `name` instantiated as
+/// `instance`: the same record unitgen makes (name specifiers resolved,
+/// `[X-Fleet]` read, canonical text hashed).
+///
+/// # Errors
+/// The unit's problems as `NAME:LINE: message`.
+pub fn expand(name: &str, text: &str, instance: Option<&str>) -> Result<UnitRecord, String> {
+    core_expand(name, text, instance).map(|(r, _)| r).map_err(|d| diagnostics(name, &d))
 }
 
 /// The units a unit's `[Unit]` section says must come along:
 /// `Requires=`, `Wants=` and `BindsTo=`, in file order.
 #[must_use]
 pub fn dependencies(text: &str) -> Vec<String> {
-    section_entries(text, "Unit")
-        .into_iter()
-        .filter(|(_, k, _)| matches!(k.as_str(), "Requires" | "Wants" | "BindsTo"))
-        .flat_map(|(_, _, v)| v.split_whitespace().map(str::to_string).collect::<Vec<_>>())
-        .collect()
+    let Ok(unit) = UnitFile::parse(text) else { return Vec::new() };
+    let mut out = Vec::new();
+    for section in unit.sections.iter().filter(|s| s.name == "Unit") {
+        for e in &section.entries {
+            if matches!(e.key.as_str(), "Requires" | "Wants" | "BindsTo") {
+                out.extend(e.value.split_whitespace().map(str::to_string));
+            }
+        }
+    }
+    out
 }
 
 /// What `start`/`load` resolve a list of names to: the records that already
@@ -356,10 +230,13 @@ mod tests {
     #[test]
     fn start_pulls_submitted_dependencies_along() {
         let mut units = BTreeMap::new();
-        units.insert("node-etcd@.service".to_string(), template_record("node-etcd@.service", TEMPLATE));
+        units.insert(
+            "node-etcd@.service".to_string(),
+            template_record("node-etcd@.service", TEMPLATE).unwrap(),
+        );
         units.insert(
             "node-etcd-discovery@.service".to_string(),
-            template_record("node-etcd-discovery@.service", SIDEKICK),
+            template_record("node-etcd-discovery@.service", SIDEKICK).unwrap(),
         );
         let r = resolve(&["node-etcd@1.service".into()], &units, true).unwrap();
         assert_eq!(r.names, vec!["node-etcd@1.service", "node-etcd-discovery@1.service"]);

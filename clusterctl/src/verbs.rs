@@ -42,7 +42,7 @@ pub async fn submit(
         let name = file.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
         units::check_name(&name).map_err(|e| ToolError::usage(format!("{}: {e}", file.display())))?;
         let rec = if units::is_template(&name) {
-            units::template_record(&name, &text)
+            units::template_record(&name, &text).map_err(ToolError::usage)?
         } else {
             units::expand(&name, &text, None).map_err(ToolError::usage)?
         };
@@ -155,7 +155,7 @@ pub async fn set_desired(
         ops.push(TxnOp::put(cluster.keys.desired(name), target.as_str(), None));
     }
     cluster.write(ops, &[]).await.map_err(ToolError::negative)?;
-    for name in resolved.created.keys() {
+    for name in resolved.names.iter().filter(|n| resolved.created.contains_key(*n)) {
         writeln!(out, "Unit {name} inactive")?;
     }
     out.flush()?;
@@ -207,10 +207,11 @@ fn check_placeable(
         .collect();
     let plan = placement::plan(&unit_list, &machines, &current).map_err(ToolError::usage)?;
     let mut problems = Vec::new();
-    for p in &plan {
-        if p.machine.is_none() && names.contains(&p.unit) {
+    for name in names {
+        let unplaced = plan.iter().find(|p| &p.unit == name && p.machine.is_none());
+        if let Some(p) = unplaced {
             let reason = p.reason.as_deref().unwrap_or("no machine satisfies its rules");
-            problems.push(format!("cannot place {}: {reason}", p.unit));
+            problems.push(format!("cannot place {name}: {reason}"));
         }
     }
     if problems.is_empty() {
