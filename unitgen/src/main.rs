@@ -1,0 +1,3 @@
+fn main() -> std::process::ExitCode {
+    fleetkit_core::exit::main("unitgen", unitgen::run(std::env::args_os()))
+}
