@@ -1,0 +1,67 @@
+//! announce: keep one key alive in etcd under a lease while a service runs.
+//!
+//! The tutorial's discovery unit rewrote its key every 45 s from a shell loop
+//! and left it behind for up to a minute after a crash; announce holds the
+//! key on an etcd v3 lease instead. `cli` checks the command line before etcd
+//! is touched, `announcer` is the loop that keeps the lease and key and
+//! survives etcd's restarts, `check` runs the optional health check,
+//! `sdnotify` and `log` tell systemd and the journal what is going on, and
+//! `backoff` spaces out retries.
+
+pub mod announcer;
+pub mod backoff;
+pub mod check;
+pub mod cli;
+pub mod log;
+pub mod sdnotify;
+
+use std::ffi::OsString;
+use std::io::Write;
+
+use clap::{CommandFactory, Parser};
+use fleetkit_core::signals::Shutdown;
+use fleetkit_core::{Exit, ToolError};
+
+use crate::announcer::Announcer;
+use crate::cli::Cli;
+
+/// The clap definition, for the man page and completions.
+#[must_use]
+pub fn command() -> clap::Command {
+    Cli::command()
+}
+
+/// Parses `args`, validates them, and runs announce until it is stopped.
+///
+/// # Errors
+/// Bad usage or input (exit 2); etcd refusing the credentials, or `--once`
+/// failing (exit 1).
+pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<Exit, ToolError> {
+    let cfg = Cli::try_parse_from(args)?.into_config()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| ToolError::with_code(1, format!("cannot start the runtime: {e}")))?;
+    runtime.block_on(async move {
+        let shutdown = Shutdown::install()
+            .map_err(|e| ToolError::with_code(1, format!("cannot install signal handlers: {e}")))?;
+        let log = log::Log::detect();
+        let notify = sdnotify::Notifier::from_env();
+        if cfg.once {
+            if let Some(check) = &cfg.check {
+                check.run(cfg.check_interval).await.map_err(|reason| {
+                    ToolError::negative(format!("check failed: {reason}; {} not announced", cfg.key))
+                })?;
+            }
+            let id = Announcer::new(&cfg, notify, log).once().await?;
+            writeln!(std::io::stdout(), "{id:x}")?;
+            return Ok(Exit::SUCCESS);
+        }
+        let health = cfg.check.clone().map(|check| {
+            let (tx, rx) = tokio::sync::watch::channel(None);
+            tokio::spawn(check::run_checks(check, cfg.check_interval, cfg.check_failures, tx));
+            rx
+        });
+        Announcer::new(&cfg, notify, log).run(shutdown, health).await
+    })
+}

@@ -1,0 +1,3 @@
+fn main() -> std::process::ExitCode {
+    fleetkit_core::exit::main("announce", announce::run(std::env::args_os()))
+}
