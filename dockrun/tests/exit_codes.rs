@@ -12,7 +12,12 @@ use support::{dockrun, run, Running, DEADLINE};
 fn stdout_and_stderr_go_to_their_own_streams_and_the_code_passes_through() {
     let guard = Containers::new("streams");
     let ended = run(&[
-        "--label", &guard.label(), &busybox_image(), "sh", "-c", "echo out1; echo err1 >&2; echo out2; exit 3",
+        "--label",
+        &guard.label(),
+        &busybox_image(),
+        "sh",
+        "-c",
+        "echo out1; echo err1 >&2; echo out2; exit 3",
     ]);
     assert_eq!(ended.code, Some(3), "stderr: {}", ended.stderr);
     assert_eq!(ended.stdout, "out1\nout2\n");
@@ -38,8 +43,21 @@ fn env_workdir_user_and_entrypoint_reach_the_container() {
     std::fs::write(&env_file, "# comment\nFROM_FILE=yes\n").expect("write env file");
     let env_file = env_file.to_str().expect("utf-8 path");
     let ended = run(&[
-        "--label", &guard.label(), "-e", "A=1", "--env-file", env_file, "-w", "/tmp", "-u", "65534",
-        "--entrypoint", "sh", &busybox_image(), "-c", "echo $A $FROM_FILE $(pwd) $(id -u)",
+        "--label",
+        &guard.label(),
+        "-e",
+        "A=1",
+        "--env-file",
+        env_file,
+        "-w",
+        "/tmp",
+        "-u",
+        "65534",
+        "--entrypoint",
+        "sh",
+        &busybox_image(),
+        "-c",
+        "echo $A $FROM_FILE $(pwd) $(id -u)",
     ]);
     assert_eq!(ended.code, Some(0), "stderr: {}", ended.stderr);
     assert_eq!(ended.stdout, "1 yes /tmp 65534\n");
@@ -72,7 +90,11 @@ fn an_unreachable_engine_gives_125_and_says_what_to_check() {
         let ended = Running::spawn(cmd).wait(DEADLINE);
         assert_eq!(ended.code, Some(125), "{host}: stderr: {}", ended.stderr);
         assert!(ended.stderr.starts_with("dockrun: cannot reach the Docker engine"), "{}", ended.stderr);
-        assert!(ended.stderr.contains(&format!("is the Docker engine running? DOCKER_HOST={host}")), "{}", ended.stderr);
+        assert!(
+            ended.stderr.contains(&format!("is the Docker engine running? DOCKER_HOST={host}")),
+            "{}",
+            ended.stderr
+        );
     }
 }
 

@@ -215,6 +215,29 @@ impl Registry {
         name
     }
 
+    /// Like [`Registry::push`], with one more layer made for this call on
+    /// top of `image`, so a pull of the returned name has a layer to
+    /// download (a pushed copy of a local image only has layers the engine
+    /// already holds).
+    ///
+    /// # Panics
+    /// When the container, commit or push fails.
+    #[must_use]
+    pub fn push_with_new_layer(&self, image: &str, repo: &str) -> String {
+        let name = format!("{}/{repo}", self.addr);
+        self.images.add(&name);
+        let stamp = format!("{}-{:?}", std::process::id(), std::time::SystemTime::now());
+        let id = docker_ok(&["create", image, "sh", "-c", &format!("echo {stamp} > /layer-stamp")]);
+        let made = docker(&["start", "-a", &id]);
+        let committed = docker(&["commit", &id, &name]);
+        let _ = docker(&["rm", "-f", &id]);
+        assert!(made.status.success(), "make the new layer: {}", String::from_utf8_lossy(&made.stderr));
+        assert!(committed.status.success(), "commit: {}", String::from_utf8_lossy(&committed.stderr));
+        docker_ok(&["push", &name]);
+        docker_ok(&["rmi", &name]);
+        name
+    }
+
     /// Remembers a local image name for removal with the registry (one a
     /// tool under test pulled from it, say).
     pub fn forget_on_drop(&self, name: &str) {

@@ -46,7 +46,9 @@ fn collect(mut from: impl Read + Send + 'static, into: Arc<Mutex<String>>) -> Jo
             if n == 0 {
                 break;
             }
-            into.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push_str(&String::from_utf8_lossy(&buf[..n]));
+            into.lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push_str(&String::from_utf8_lossy(&buf[..n]));
         }
     })
 }
