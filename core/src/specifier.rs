@@ -43,7 +43,7 @@ impl fmt::Display for SpecifierError {
         match self {
             Self::Unknown(c) => write!(
                 f,
-                "unknown specifier '%{c}' (systemd 252 refuses the unit); write '%%{c}' for a literal '%{c}'"
+                "unknown specifier '%{c}' (systemd 252 refuses the unit); write '%i' for the instance, or '%%{c}' for a literal '%{c}'"
             ),
             Self::Failed(c, why) => write!(f, "cannot resolve '%{c}': {why}"),
             Self::NotUtf8(c) => write!(f, "'%{c}' resolves to bytes that are not UTF-8"),
