@@ -192,7 +192,7 @@ impl Env {
         let mut map: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         for line in String::from_utf8_lossy(&out.stdout).lines().filter(|l| !l.is_empty()) {
             let rest = &line[dir.len()..];
-            let (m, u) = rest.split_once('/').unwrap();
+            let Some((m, u)) = rest.split_once('/') else { continue };
             map.entry(u.to_string()).or_default().insert(m.to_string());
         }
         map
