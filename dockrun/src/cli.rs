@@ -31,7 +31,8 @@ pub enum NotifyWhen {
     Healthy,
 }
 
-const AFTER_HELP: &str = "\
+const AFTER_HELP: &str = concat!(
+    "\
 LIFE CYCLE:
   1. A container with the same --name (running, stopped or created, e.g. left by a
      dockrun that was SIGKILLed) is removed.
@@ -64,20 +65,17 @@ EXAMPLES:
   Serve busybox httpd on port 8080 until stopped:
     dockrun --name web --init -p 8080:80 busybox httpd -f -p 80
 
-  As a systemd service (the tutorial's node-etcd@.service):
-    [Service]
-    Type=notify
-    NotifyAccess=main
-    TimeoutStartSec=0
-    EnvironmentFile=/etc/environment
-    ExecStart=/usr/local/bin/dockrun --name node-etcd%i -p 3000:3000 -P \\
-      -e COREOS_PRIVATE_IPV4=${COREOS_PRIVATE_IPV4} --pull always \\
-      marcuspoehls/node-etcd /bin/sh -c \"cd /src && npm i && node server.js\"
-
   Ready only when the app answers:
     dockrun --name api -p 8080:8080 --health-cmd 'wget -q -O- localhost:8080/health' \\
       --health-interval 2s --notify healthy registry.local/api:1.4
-";
+
+THE TUTORIAL'S UNIT, REWRITTEN:
+  node-etcd@.service without KillMode=none and without docker lines in
+  ExecStartPre=/ExecStop= (dockrun removes the stale container, pulls, runs, stops):
+
+",
+    include_str!("../units/node-etcd@.service")
+);
 
 /// Runs one Docker container as a proper systemd service.
 #[derive(Debug, Parser)]
