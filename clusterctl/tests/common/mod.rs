@@ -158,13 +158,18 @@ impl Env {
     /// Machine `n` (1-based): ID `<n>c1eed63…`, IP 172.17.8.10n, on a
     /// lease of `ttl` seconds kept alive while it lives.
     pub fn machine(&self, n: u32, ttl: u32) -> Machine {
+        self.machine_with(n, ttl, "{}")
+    }
+
+    /// Like [`Env::machine`] with `metadata` (a JSON object).
+    pub fn machine_with(&self, n: u32, ttl: u32, metadata: &str) -> Machine {
         let id = format!("{n}c1eed63a5e84b4ebbf1b9c3d4f6e{n:03}");
         let ip = format!("172.17.8.{}", 100 + n);
         let out = self.etcd.etcdctl().args(["lease", "grant", &ttl.to_string()]).output().unwrap();
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
         let lease =
             text.split_whitespace().nth(1).unwrap_or_else(|| panic!("lease grant: {text}")).to_string();
-        let record = format!(r#"{{"id":"{id}","ip":"{ip}","metadata":{{}}}}"#);
+        let record = format!(r#"{{"id":"{id}","ip":"{ip}","metadata":{metadata}}}"#);
         let key = format!("{}/machines/{id}", self.prefix);
         let put =
             self.etcd.etcdctl().args(["put", &format!("--lease={lease}"), &key, &record]).output().unwrap();
@@ -178,6 +183,19 @@ impl Env {
             .spawn()
             .unwrap();
         Machine { id, ip, keeper }
+    }
+
+    /// Puts `key` = `value` with etcdctl (optionally on a fresh lease of `ttl` s).
+    pub fn put(&self, key: &str, value: &str, ttl: Option<u32>) {
+        let mut args = vec!["put".to_string()];
+        if let Some(ttl) = ttl {
+            let out = self.etcd.etcdctl().args(["lease", "grant", &ttl.to_string()]).output().unwrap();
+            let lease = String::from_utf8_lossy(&out.stdout).split_whitespace().nth(1).unwrap().to_string();
+            args.push(format!("--lease={lease}"));
+        }
+        args.extend(["--".to_string(), key.to_string(), value.to_string()]);
+        let out = self.etcd.etcdctl().args(&args).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     }
 
     pub fn machines(&self, count: u32, ttl: u32) -> Vec<Machine> {
