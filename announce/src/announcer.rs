@@ -5,8 +5,8 @@
 //! still has it, grants a new one when it expired), makes sure the key is on
 //! it with a transaction that never touches a key another lease holds
 //! (unless `--force`), then renews the lease every TTL/3 on one keep-alive
-//! stream until something happens. The loop around sessions reacts to what
-//! happened: a lost endpoint moves on to the next one after a capped, jittered
+//! stream, and watches the key, until something happens. The loop around sessions reacts to what
+//! happened: a key deleted by someone else is put back; a lost endpoint moves on to the next one after a capped, jittered
 //! backoff; an expired lease is replaced at once; a failing health check
 //! revokes the lease (withdrawing the key) and a passing one announces again;
 //! a shutdown signal revokes the lease so the key is gone at once.
@@ -17,7 +17,10 @@
 
 use std::time::Duration;
 
-use etcd_client::{Client, Compare, CompareOp, ConnectOptions, PutOptions, Txn, TxnOp, TxnOpResponse};
+use etcd_client::{
+    Client, Compare, CompareOp, ConnectOptions, EventType, KeyValue, PutOptions, Txn, TxnOp, TxnOpResponse,
+    WatchOptions, WatchStream,
+};
 use fleetkit_core::signals::{Received, Shutdown};
 use fleetkit_core::{Exit, ToolError};
 use tokio::sync::watch;
@@ -51,16 +54,19 @@ enum Outcome {
     LeaseGone,
     /// Another lease holds the key (0: a key with no lease).
     Conflict(i64),
+    /// Someone else deleted or overwrote the key while we held it.
+    KeyChanged(String),
     /// etcd refused our credentials or the key: retrying cannot help.
     Fatal(String),
 }
 
 /// What the put transaction found.
 enum Put {
-    /// The key is on our lease now (it was absent, or we took it over).
-    Done { took_from: Option<i64> },
-    /// The key was already ours.
-    AlreadyOurs,
+    /// The key is on our lease now (it was absent, or we took it over), as
+    /// of etcd revision `revision`.
+    Done { took_from: Option<i64>, revision: i64 },
+    /// The key was already ours at `revision`.
+    AlreadyOurs { revision: i64 },
     /// Another lease holds it.
     HeldBy(i64),
 }
@@ -149,9 +155,15 @@ impl Announcer {
                     if let Some(id) = self.lease.take() {
                         self.log.line(
                             Level::Warning,
-                            &format!("lease {id:x} expired while etcd was away; granting a new one"),
+                            &format!("lease {id:x} is gone (expired or revoked); granting a new one"),
                         );
                     }
+                }
+                Outcome::KeyChanged(what) => {
+                    self.enter(State::Starting, Level::Warning, &format!("{what}; checking it again"));
+                    // Two --force announcers on one key would otherwise fight
+                    // as fast as etcd answers.
+                    delay = Duration::from_millis(200);
                 }
                 Outcome::Conflict(owner) => {
                     backoff.reset();
@@ -177,7 +189,7 @@ impl Announcer {
         let mut last = String::new();
         for _ in 0..self.endpoints.len() {
             match self.once_on_endpoint().await {
-                Ok(Put::Done { took_from }) => {
+                Ok(Put::Done { took_from, .. }) => {
                     if let Some(owner) = took_from {
                         self.log.line(
                             Level::Notice,
@@ -186,7 +198,7 @@ impl Announcer {
                     }
                     return Ok(self.lease.unwrap_or_default());
                 }
-                Ok(Put::AlreadyOurs) => return Ok(self.lease.unwrap_or_default()),
+                Ok(Put::AlreadyOurs { .. }) => return Ok(self.lease.unwrap_or_default()),
                 Ok(Put::HeldBy(owner)) => {
                     if let (Some(id), Some(client)) = (self.lease.take(), self.client.as_mut()) {
                         let _ = timeout(self.command_timeout, client.lease_revoke(id)).await;
@@ -239,7 +251,7 @@ impl Announcer {
                 Err(Outcome::LeaseGone) => {
                     self.log.line(
                         Level::Warning,
-                        &format!("lease {id:x} expired while etcd was away; granting a new one"),
+                        &format!("lease {id:x} is gone (expired or revoked); granting a new one"),
                     );
                     self.lease = None;
                 }
@@ -254,9 +266,9 @@ impl Announcer {
             },
         };
         // 2. The key, on our lease, unless someone else holds it.
-        let took_from = match self.put(id).await {
-            Ok(Put::Done { took_from }) => took_from,
-            Ok(Put::AlreadyOurs) => None,
+        let (took_from, revision) = match self.put(id).await {
+            Ok(Put::Done { took_from, revision }) => (took_from, revision),
+            Ok(Put::AlreadyOurs { revision }) => (None, revision),
             Ok(Put::HeldBy(owner)) => return Outcome::Conflict(owner),
             Err(o) => return o,
         };
@@ -267,15 +279,32 @@ impl Announcer {
                 Err(o) => return o,
             },
         };
+        // 3. Watch the key from just after our put, so a delete or an
+        //    overwrite by someone else is noticed at once.
+        let t = self.command_timeout;
+        let key = self.key.clone();
+        let watch = match self.client().await {
+            Ok(client) => {
+                let opts = WatchOptions::new().with_start_revision(revision + 1);
+                match timeout(t, client.watch(key, Some(opts))).await {
+                    Ok(Ok(w)) => w,
+                    Ok(Err(e)) => return classify(&e),
+                    Err(_) => return timed_out(t),
+                }
+            }
+            Err(o) => return o,
+        };
         self.announced(id, kept_lease, took_from);
-        // 3. Renew every TTL/3 until something happens.
-        self.keep_alive(keeper, stream).await
+        // 4. Renew every TTL/3 until something happens.
+        self.keep_alive(id, keeper, stream, watch).await
     }
 
     async fn keep_alive(
         &mut self,
+        id: i64,
         mut keeper: etcd_client::LeaseKeeper,
         mut stream: etcd_client::LeaseKeepAliveStream,
+        mut watch: WatchStream,
     ) -> Outcome {
         let interval = self.renew_interval();
         let answer_within = self.command_timeout.min(interval.max(Duration::from_secs(1)));
@@ -295,6 +324,30 @@ impl Announcer {
                     Ok(Some(r)) if r.ttl() > 0 => waiting = None,
                     Ok(Some(_)) => return Outcome::LeaseGone,
                     Ok(None) => return Outcome::Lost("etcd closed the keep-alive stream".into()),
+                    Err(e) => return classify(&e),
+                },
+                w = watch.message() => match w {
+                    Ok(Some(r)) => {
+                        if r.canceled() {
+                            return Outcome::Lost(format!("etcd cancelled the watch on the key: {}", r.cancel_reason()));
+                        }
+                        for ev in r.events() {
+                            match (ev.event_type(), ev.kv().map(KeyValue::lease)) {
+                                (EventType::Delete, _) => {
+                                    return Outcome::KeyChanged(format!("{} was deleted by another client", self.key));
+                                }
+                                (EventType::Put, Some(owner)) if owner != id => {
+                                    return Outcome::KeyChanged(format!(
+                                        "{} was overwritten by {}",
+                                        self.key,
+                                        owner_text(owner)
+                                    ));
+                                }
+                                _ => {}
+                            }
+                        }
+                    }
+                    Ok(None) => return Outcome::Lost("etcd closed the watch stream".into()),
                     Err(e) => return classify(&e),
                 },
                 () = sleep_until(answer_deadline), if waiting.is_some() => {
@@ -411,8 +464,9 @@ impl Announcer {
                 .or_else([TxnOp::get(key.clone(), None)]);
             let resp =
                 timeout(t, client.txn(txn)).await.map_err(|_| timed_out(t))?.map_err(|e| classify(&e))?;
+            let revision = resp.header().map_or(0, etcd_client::ResponseHeader::revision);
             if resp.succeeded() {
-                return Ok(Put::Done { took_from: None });
+                return Ok(Put::Done { took_from: None, revision });
             }
             let current = resp.op_responses().into_iter().find_map(|r| match r {
                 TxnOpResponse::Get(g) => {
@@ -424,7 +478,7 @@ impl Announcer {
             let Some((owner, current_value, mod_revision)) = current else { continue };
             let guard = if owner == id {
                 if current_value == value {
-                    return Ok(Put::AlreadyOurs);
+                    return Ok(Put::AlreadyOurs { revision });
                 }
                 Compare::lease(key.clone(), CompareOp::Equal, id)
             } else if force {
@@ -436,7 +490,8 @@ impl Announcer {
             let resp =
                 timeout(t, client.txn(txn)).await.map_err(|_| timed_out(t))?.map_err(|e| classify(&e))?;
             if resp.succeeded() {
-                return Ok(Put::Done { took_from: (owner != id).then_some(owner) });
+                let revision = resp.header().map_or(revision, etcd_client::ResponseHeader::revision);
+                return Ok(Put::Done { took_from: (owner != id).then_some(owner), revision });
             }
         }
         Err(Outcome::Lost(format!("{key} kept changing under us; trying again")))
@@ -462,9 +517,10 @@ impl Announcer {
 
     fn announced(&mut self, id: i64, kept_lease: bool, took_from: Option<i64>) {
         let key = self.key.clone();
+        let at = self.endpoints[self.endpoint % self.endpoints.len()].clone();
         let message = match (self.state, kept_lease) {
-            (State::Lost, true) => format!("etcd is back: {key} still announced on lease {id:x}"),
-            (State::Lost, false) => format!("etcd is back: re-announced {key} on new lease {id:x}"),
+            (State::Lost, true) => format!("etcd is back at {at}: {key} still announced on lease {id:x}"),
+            (State::Lost, false) => format!("etcd is back at {at}: re-announced {key} on new lease {id:x}"),
             (State::Withdrawn, _) => format!("check passes: re-announced {key} on lease {id:x}"),
             (State::Conflict, _) => format!("{key} is free again: announced on lease {id:x}"),
             _ => format!("announced {key} on lease {id:x} (ttl {}s)", self.ttl),

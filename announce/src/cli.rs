@@ -44,8 +44,9 @@ BEHAVIOUR:
   When etcd is away (restart, leader change, outage) announce keeps running,
   retries with capped backoff and jitter, and as soon as etcd answers makes
   sure its lease and key exist again (re-grant and re-put if the lease was
-  lost). It never overwrites or deletes a key held by another lease unless
-  --force is given; it waits for that key to go instead.
+  lost). It watches its key: if another client deletes it, announce puts it
+  back at once. It never overwrites or deletes a key held by another lease
+  unless --force is given; it waits for that key to go instead.
 
   With a check, the key exists only while the check passes: after
   --check-failures consecutive failures the lease is revoked (the key is

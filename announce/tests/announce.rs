@@ -172,6 +172,7 @@ fn survives_etcd_stopped_for_twice_the_ttl() {
     stays_present(&etcd, "/outage", Duration::from_secs(5), &mut a);
     let (_, lease) = etcd.get_with_lease("/outage").unwrap();
     assert!(etcd.lease_ttl(lease).is_some());
+    assert!(a.log().contains("still announced on lease"), "{}", a.log());
 }
 
 #[test]
@@ -221,6 +222,31 @@ fn three_nodes_losing_members_never_deletes_the_key() {
     let _ = watch.wait();
     let events = seen.lock().unwrap().clone();
     assert!(!events.contains("DELETE"), "watch saw a DELETE:\n{events}");
+    // announce did lose its member (each one died once) and kept its lease.
+    let log = a.log();
+    assert!(log.contains("lost etcd") && log.contains("still announced on lease"), "{log}");
+    assert!(!log.contains("re-announced"), "{log}");
+}
+
+#[test]
+fn puts_back_a_deleted_key_and_replaces_a_revoked_lease() {
+    let etcd = EtcdCluster::single();
+    let a = Announce::start(&etcd, &["--ttl", "30", "/back", "v"]);
+    wait_until("key present", LONG, || etcd.get("/back").is_some());
+    let (_, lease) = etcd.get_with_lease("/back").unwrap();
+
+    assert!(etcd.etcdctl().args(["del", "/back"]).output().unwrap().status.success());
+    a.wait_log("was deleted by another client", LONG);
+    wait_until("key put back", Duration::from_secs(5), || etcd.get("/back").is_some());
+    assert_eq!(etcd.get_with_lease("/back").unwrap().1, lease, "on the same lease");
+
+    let revoke = etcd.etcdctl().args(["lease", "revoke", &format!("{lease:x}")]).output().unwrap();
+    assert!(revoke.status.success());
+    wait_until("key back on a new lease", Duration::from_secs(5), || {
+        etcd.get_with_lease("/back").is_some_and(|(_, l)| l != lease)
+    });
+    let (_, new_lease) = etcd.get_with_lease("/back").unwrap();
+    assert_eq!(etcd.lease_ttl(new_lease).unwrap().1, 30);
 }
 
 #[test]
