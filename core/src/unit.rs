@@ -124,7 +124,8 @@ impl UnitFile {
     }
 
     /// The canonical text: `[Name]` headers, `Key=Value` lines, a blank line
-    /// between sections, no comments, no continuations. Parsing it gives the
+    /// between sections, no comments, no continuations (a value ending in an
+    /// odd backslash gets one trailing blank, which parsing trims). Parsing it gives the
     /// same unit back (with [`UnitFile::renumber`]'s line numbers), and its
     /// SHA-256 is the unit's hash.
     #[must_use]
@@ -139,6 +140,11 @@ impl UnitFile {
                 out.push_str(&entry.key);
                 out.push('=');
                 out.push_str(&entry.value);
+                // `A=x\ ` parses to the value `x\`; without the blank the
+                // backslash would continue the line.
+                if ends_escaped(entry.value.as_bytes()) {
+                    out.push(' ');
+                }
                 out.push('\n');
             }
         }
@@ -316,6 +322,17 @@ impl Parser {
         }
         let key = trim(key);
         let value = trim(value);
+        if key.starts_with(['\u{feff}', '#', ';']) {
+            // Only reachable through byte order marks (the first one is
+            // skipped, later ones are text). No systemd setting has such a
+            // name, so systemd ignores it, and no canonical text could
+            // carry it.
+            self.warnings.push(Diagnostic::warning(
+                line,
+                format!("unknown key '{key}' (a stray byte order mark?); ignored"),
+            ));
+            return;
+        }
         if let Some(section) = self.unit.sections.last_mut() {
             section.entries.push(Entry { key: key.to_owned(), value: value.to_owned(), line });
         }
@@ -418,6 +435,14 @@ mod tests {
         assert_eq!(u.sections[0].name, "S");
         let (_, w) = UnitFile::parse_bytes("[S]\n\u{feff}# x\n".as_bytes()).unwrap();
         assert_eq!(w.len(), 1, "a BOM hides the comment from systemd's comment check");
+    }
+
+    #[test]
+    fn a_value_ending_in_a_backslash_round_trips() {
+        let mut u = parse_ok("[S]\nA=x\\ \nB=y\n");
+        assert_eq!(u.sections[0].entries[0].value, "x\\");
+        u.renumber();
+        assert_eq!(parse_ok(&u.to_text()), u);
     }
 
     #[test]
