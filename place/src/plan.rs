@@ -92,6 +92,17 @@ struct Class {
     label: String,
 }
 
+/// A reason whose words depend on where the others end up: worded once
+/// every unit is placed, so a re-run with the output as `--current` gives
+/// the same words.
+#[derive(Debug, Clone)]
+enum Deferred {
+    /// No machine of its class takes it.
+    Scan,
+    /// Its rules name machine `m`, which does not take it.
+    On { lead: String, m: u32 },
+}
+
 /// Why a machine cannot take a unit: a pattern on one side or the other.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 struct Block {
@@ -123,7 +134,7 @@ struct Planner<'a> {
     global_on: FxSet<u64>,
     global_machines: FxMap<u32, Vec<u32>>,
     reasons: Vec<Option<String>>,
-    evicted: Vec<bool>,
+    deferred: Vec<Option<Deferred>>,
     position: Vec<u32>,
     evictions: usize,
 }
@@ -289,7 +300,7 @@ impl<'a> Planner<'a> {
             global_on: FxSet::default(),
             global_machines: FxMap::default(),
             reasons: vec![None; n],
-            evicted: vec![false; n],
+            deferred: vec![None; n],
             position: vec![NONE; n],
             evictions: 0,
         })
@@ -336,6 +347,7 @@ impl<'a> Planner<'a> {
         } else {
             self.assigned[u as usize] = m;
             self.reasons[u as usize] = None;
+            self.deferred[u as usize] = None;
             self.set_load(m, self.load[m as usize] + 1);
         }
     }
@@ -373,7 +385,7 @@ impl<'a> Planner<'a> {
                 }
             }
             if !self.global_machines.contains_key(&u) {
-                self.reasons[u as usize] = Some(self.scan_reason(u));
+                self.deferred[u as usize] = Some(Deferred::Scan);
             }
         }
     }
@@ -390,7 +402,8 @@ impl<'a> Planner<'a> {
         let mut order = Vec::with_capacity(n);
         let mut stack = Vec::new();
         for u in 0..idx(n) {
-            if self.units[u as usize].global || waiting[u as usize] != 0 {
+            if self.units[u as usize].global || waiting[u as usize] != 0 || self.position[u as usize] != NONE
+            {
                 continue;
             }
             stack.push(u);
@@ -476,20 +489,29 @@ impl<'a> Planner<'a> {
             order.iter().copied().filter(|&u| self.assigned[u as usize] == NONE).collect();
         loop {
             let before = self.evictions;
+            let mut placed = 0;
             for &u in &todo {
                 if self.assigned[u as usize] == NONE {
                     self.place_one(u);
+                    placed += usize::from(self.assigned[u as usize] != NONE);
                 }
             }
-            if self.evictions == before {
+            // Units moved by Replaces= and not yet placed again are waiting too.
+            todo = order.iter().copied().filter(|&u| self.assigned[u as usize] == NONE).collect();
+            // Another pass only when it can change something: a move made
+            // room, or units placed since a Replaces= unit failed may now be
+            // replaced. Each unit moves others at most once, so this ends.
+            let retry_replaces =
+                placed > 0 && todo.iter().any(|&u| !self.units[u as usize].replaces().is_empty());
+            if self.evictions == before && !retry_replaces {
                 break;
             }
-            // A move made room somewhere: give the units still waiting another try.
-            todo.retain(|&u| self.assigned[u as usize] == NONE);
         }
     }
 
     fn place_one(&mut self, u: u32) {
+        self.reasons[u as usize] = None;
+        self.deferred[u as usize] = None;
         let unit = &self.units[u as usize];
         let rec = self.recs[u as usize];
         if let Some(k) = unit.missing_peer {
@@ -509,9 +531,8 @@ impl<'a> Planner<'a> {
                 if self.fits(u, m) {
                     self.add(u, m);
                 } else {
-                    let why = self.why_not_on(u, m);
-                    self.reasons[u as usize] =
-                        Some(format!("MachineID={id} is machine {}, {why}", self.machines[m as usize].id));
+                    let lead = format!("MachineID={id} is machine {}", self.machines[m as usize].id);
+                    self.deferred[u as usize] = Some(Deferred::On { lead, m });
                 }
                 return;
             }
@@ -535,7 +556,10 @@ impl<'a> Planner<'a> {
             }
         }
         let class = unit.class as usize;
-        if !unit.replaces().is_empty() && !self.evicted[u as usize] && self.try_replace(u) {
+        // Each move places a unit that wins over the ones it moves, so moves
+        // end; the budget only guards against globs that replace in a circle.
+        let budget = 2 * self.units.len() + 16;
+        if !unit.replaces().is_empty() && self.evictions < budget && self.try_replace(u) {
             return;
         }
         let found = self.classes[class]
@@ -545,7 +569,7 @@ impl<'a> Planner<'a> {
             .find(|&m| self.blocker(u, m).is_none());
         match found {
             Some(m) => self.add(u, m),
-            None => self.reasons[u as usize] = Some(self.scan_reason(u)),
+            None => self.deferred[u as usize] = Some(Deferred::Scan),
         }
     }
 
@@ -582,11 +606,11 @@ impl<'a> Planner<'a> {
             if self.fits(u, m) {
                 self.add(u, m);
             } else {
-                let why = self.why_not_on(u, m);
-                self.reasons[u as usize] = Some(format!(
-                    "MachineOf {} puts it on {}, {why}",
+                let lead = format!(
+                    "MachineOf {} puts it on {}",
                     self.recs[p as usize].name, self.machines[m as usize].id
-                ));
+                );
+                self.deferred[u as usize] = Some(Deferred::On { lead, m });
             }
             return;
         }
@@ -634,12 +658,19 @@ impl<'a> Planner<'a> {
                 continue;
             }
             let leaving = self.leaving(u, m);
-            if !self.fits_without(u, m, &leaving) {
+            // Units that replace each other stay put, as fleet had it:
+            // otherwise each run would swap them back.
+            let mutual = leaving.iter().any(|&x| {
+                self.units[x as usize]
+                    .replaces()
+                    .iter()
+                    .any(|p| self.units[u as usize].matched_by.contains(p))
+            });
+            if mutual || !self.fits_without(u, m, &leaving) {
                 continue;
             }
             for &x in &leaving {
                 self.remove(x, m);
-                self.evicted[x as usize] = true;
             }
             self.evictions += 1;
             self.add(u, m);
@@ -718,10 +749,12 @@ impl<'a> Planner<'a> {
                 format!("would run beside {glob}, which it replaces")
             };
         }
-        let holder = self.residents[m as usize].iter().copied().find(|&x| {
-            let unit = &self.units[x as usize];
-            unit.anti.contains(&b.pattern)
-        });
+        // The first holder by name, so the words do not depend on arrival order.
+        let holder = self.residents[m as usize]
+            .iter()
+            .copied()
+            .filter(|&x| self.units[x as usize].anti.contains(&b.pattern))
+            .min();
         match holder {
             Some(x) if self.is_conflict_of(x, b.pattern) => {
                 format!(
@@ -759,10 +792,14 @@ impl<'a> Planner<'a> {
             }
         }
         let n = class.members.len();
-        let all = if n == 1 { "on the only machine".to_owned() } else { format!("on all {n} machines") };
         let qual = qualifier(&class.label);
+        let all = if n == 1 {
+            format!("on the only machine{}", qual.replace(" that have ", " that has "))
+        } else {
+            format!("on all {n} machines{qual}")
+        };
         if let (1, Some((&b, &(_, m)))) = (groups.len(), groups.iter().next()) {
-            return format!("{} {all}{qual}", self.describe(u, b, m));
+            return format!("{} {all}", self.describe(u, b, m));
         }
         let mut parts: Vec<(usize, String)> =
             groups.iter().map(|(&b, &(count, m))| (count, self.describe(u, b, m))).collect();
@@ -792,7 +829,11 @@ impl<'a> Planner<'a> {
                 out.push(Placement {
                     unit: rec.name.clone(),
                     machine: None,
-                    reason: Some(self.reasons[i].clone().unwrap_or_else(|| "not placed".to_owned())),
+                    reason: Some(match &self.deferred[i] {
+                        Some(Deferred::Scan) => self.scan_reason(u),
+                        Some(Deferred::On { lead, m }) => format!("{lead}, {}", self.why_not_on(u, *m)),
+                        None => self.reasons[i].clone().unwrap_or_else(|| "not placed".to_owned()),
+                    }),
                 });
             }
             for m in placed {
