@@ -21,7 +21,7 @@ use clap::{CommandFactory, Parser, ValueEnum};
 use fleetkit_core::records::{read_records, MachineRecord, Placement, UnitRecord};
 use fleetkit_core::{Exit, ToolError};
 
-pub use plan::{plan, PlaceError};
+pub use plan::{plan, Cluster, PlaceError};
 
 const AFTER_LONG_HELP: &str = "\
 INPUT

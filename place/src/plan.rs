@@ -137,6 +137,8 @@ struct Planner<'a> {
     deferred: Vec<Option<Deferred>>,
     position: Vec<u32>,
     evictions: usize,
+    dead: Vec<bool>,
+    alive: usize,
 }
 
 /// Computes where every unit runs. See the module documentation for the
@@ -150,12 +152,107 @@ pub fn plan(
     machines: &[MachineRecord],
     current: &[Placement],
 ) -> Result<Vec<Placement>, PlaceError> {
-    let mut p = Planner::new(units, machines)?;
-    p.place_globals();
-    let order = p.order();
-    p.keep(current, &order);
-    p.place_rest(&order);
-    Ok(p.output())
+    Ok(Cluster::new(units, machines, current)?.placements())
+}
+
+/// A placement held in memory, for a scheduler that reacts to one change
+/// at a time: losing a machine re-places only that machine's units, in
+/// far less time than planning everything again. The result is what
+/// [`plan`] would give with the machine removed and the current placements
+/// as `current` (the words of other units' reasons aside).
+pub struct Cluster<'a> {
+    planner: Planner<'a>,
+}
+
+impl fmt::Debug for Cluster<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Cluster")
+            .field("units", &self.planner.recs.len())
+            .field("machines", &self.planner.machines.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> Cluster<'a> {
+    /// Plans `units` on `machines`, keeping `current` where it holds.
+    ///
+    /// # Errors
+    /// As [`plan`].
+    pub fn new(
+        units: &'a [UnitRecord],
+        machines: &'a [MachineRecord],
+        current: &[Placement],
+    ) -> Result<Self, PlaceError> {
+        let mut p = Planner::new(units, machines)?;
+        p.place_globals();
+        let order = p.order();
+        p.keep(current, &order);
+        p.place_rest(&order);
+        Ok(Cluster { planner: p })
+    }
+
+    /// Every placement, as [`plan`] returns them.
+    #[must_use]
+    pub fn placements(&self) -> Vec<Placement> {
+        self.planner.output()
+    }
+
+    /// Forgets machine `id` and places its units again. Returns the new
+    /// placement of each non-global unit that was on it (a reason when it
+    /// fits nowhere now), and of waiting units tried again — followers of
+    /// those units, `MachineID=` units whose prefix may have become unique —
+    /// sorted by unit name; empty for an unknown ID.
+    pub fn remove_machine(&mut self, id: &str) -> Vec<Placement> {
+        let p = &mut self.planner;
+        let Ok(rank) = p.machines.binary_search_by(|m| m.id.as_str().cmp(id)) else { return Vec::new() };
+        let m = idx(rank);
+        if p.dead[rank] {
+            return Vec::new();
+        }
+        let mut lost: Vec<u32> =
+            p.residents[rank].iter().copied().filter(|&u| !p.units[u as usize].global).collect();
+        for &u in &lost {
+            p.remove(u, m);
+        }
+        p.dead[rank] = true;
+        p.alive -= 1;
+        let entry = (u64::from(p.load[rank]) << 32) | u64::from(m);
+        for c in std::mem::take(&mut p.machine_classes[rank]) {
+            let class = &mut p.classes[c as usize];
+            class.order.remove(&entry);
+            class.member[rank] = false;
+            class.members.retain(|&x| x != m);
+        }
+        for g in std::mem::take(&mut p.residents[rank]) {
+            p.global_on.remove(&key(g, m));
+            if let Some(ms) = p.global_machines.get_mut(&g) {
+                ms.retain(|&x| x != m);
+            }
+        }
+        // A MachineID= prefix may have become unique.
+        for u in 0..idx(p.units.len()) {
+            let Some(id) = &p.recs[u as usize].constraints.machine_id else { continue };
+            let target = resolve_machine_id(id, &p.machines, &p.dead);
+            p.units[u as usize].target = target;
+            if p.assigned[u as usize] == NONE && !p.units[u as usize].global && !lost.contains(&u) {
+                lost.push(u);
+            }
+        }
+        // Followers that waited on a lost unit may fit where it goes now.
+        let mut i = 0;
+        while i < lost.len() {
+            for &f in &p.followers[lost[i] as usize] {
+                if p.assigned[f as usize] == NONE && p.position[f as usize] != NONE && !lost.contains(&f) {
+                    lost.push(f);
+                }
+            }
+            i += 1;
+        }
+        lost.sort_unstable_by_key(|&u| p.position[u as usize]);
+        p.place_rest(&lost);
+        lost.sort_unstable();
+        lost.iter().map(|&u| p.placement_of(u)).collect()
+    }
 }
 
 impl<'a> Planner<'a> {
@@ -264,7 +361,7 @@ impl<'a> Planner<'a> {
             };
             let target = match &c.machine_id {
                 None => Target::Any,
-                Some(id) => resolve_machine_id(id, &machines),
+                Some(id) => resolve_machine_id(id, &machines, &[]),
             };
             units_out.push(Unit {
                 n_conflicts: c.conflicts.len(),
@@ -303,6 +400,8 @@ impl<'a> Planner<'a> {
             deferred: vec![None; n],
             position: vec![NONE; n],
             evictions: 0,
+            dead: vec![false; m],
+            alive: m,
         })
     }
 
@@ -726,6 +825,9 @@ impl<'a> Planner<'a> {
     fn why_not_on(&self, u: u32, m: u32) -> String {
         let unit = &self.units[u as usize];
         let class = &self.classes[unit.class as usize];
+        if self.dead[m as usize] {
+            return "which is gone".to_owned();
+        }
         if !class.member[m as usize] {
             return format!("which lacks {}", class.label);
         }
@@ -779,11 +881,13 @@ impl<'a> Planner<'a> {
     fn scan_reason(&self, u: u32) -> String {
         let unit = &self.units[u as usize];
         let class = &self.classes[unit.class as usize];
-        if self.machines.is_empty() {
+        if self.alive == 0 {
             return "no machines were given".to_owned();
         }
         if class.members.is_empty() {
-            return metadata_reason(&self.recs[u as usize].constraints.machine_metadata, &self.machines);
+            let alive: Vec<&MachineRecord> =
+                self.machines.iter().zip(&self.dead).filter(|(_, &d)| !d).map(|(m, _)| *m).collect();
+            return metadata_reason(&self.recs[u as usize].constraints.machine_metadata, &alive);
         }
         let mut groups: BTreeMap<Block, (usize, u32)> = BTreeMap::new();
         for &m in &class.members {
@@ -812,7 +916,28 @@ impl<'a> Planner<'a> {
         )
     }
 
-    fn output(self) -> Vec<Placement> {
+    /// The placement of non-global unit `u`.
+    fn placement_of(&self, u: u32) -> Placement {
+        let rec = self.recs[u as usize];
+        match self.assigned[u as usize] {
+            NONE => Placement { unit: rec.name.clone(), machine: None, reason: Some(self.reason_text(u)) },
+            m => Placement {
+                unit: rec.name.clone(),
+                machine: Some(self.machines[m as usize].id.clone()),
+                reason: None,
+            },
+        }
+    }
+
+    fn reason_text(&self, u: u32) -> String {
+        match &self.deferred[u as usize] {
+            Some(Deferred::Scan) => self.scan_reason(u),
+            Some(Deferred::On { lead, m }) => format!("{lead}, {}", self.why_not_on(u, *m)),
+            None => self.reasons[u as usize].clone().unwrap_or_else(|| "not placed".to_owned()),
+        }
+    }
+
+    fn output(&self) -> Vec<Placement> {
         let mut out = Vec::with_capacity(self.recs.len());
         for (i, rec) in self.recs.iter().enumerate() {
             let u = idx(i);
@@ -829,11 +954,7 @@ impl<'a> Planner<'a> {
                 out.push(Placement {
                     unit: rec.name.clone(),
                     machine: None,
-                    reason: Some(match &self.deferred[i] {
-                        Some(Deferred::Scan) => self.scan_reason(u),
-                        Some(Deferred::On { lead, m }) => format!("{lead}, {}", self.why_not_on(u, *m)),
-                        None => self.reasons[i].clone().unwrap_or_else(|| "not placed".to_owned()),
-                    }),
+                    reason: Some(self.reason_text(u)),
                 });
             }
             for m in placed {
@@ -878,10 +999,14 @@ fn build_class(req: &[(&str, Vec<&str>)], machines: &[&MachineRecord]) -> Class 
     Class { order: members.iter().map(|&m| u64::from(m)).collect(), members, member, label }
 }
 
-fn resolve_machine_id(id: &str, machines: &[&MachineRecord]) -> Target {
+/// `MachineID=`'s machine among the live ones (`dead` may be empty).
+fn resolve_machine_id(id: &str, machines: &[&MachineRecord], dead: &[bool]) -> Target {
     let start = machines.partition_point(|m| m.id.as_str() < id);
-    let matches: Vec<u32> =
-        (start..machines.len()).take_while(|&i| machines[i].id.starts_with(id)).map(idx).collect();
+    let matches: Vec<u32> = (start..machines.len())
+        .take_while(|&i| machines[i].id.starts_with(id))
+        .filter(|&i| !dead.get(i).copied().unwrap_or(false))
+        .map(idx)
+        .collect();
     match matches.as_slice() {
         [] => Target::NoMatch,
         [one] => Target::One(*one),

@@ -11,7 +11,7 @@ use common::*;
 use fleetkit_core::constraints::Constraints;
 use fleetkit_core::glob::match_glob;
 use fleetkit_core::records::{MachineRecord, Placement, UnitRecord};
-use place::plan;
+use place::{plan, Cluster};
 use proptest::prelude::*;
 
 const NAMES: &[&str] = &[
@@ -269,6 +269,26 @@ proptest! {
             if m != &dead_id && simple && !replaces_any {
                 prop_assert_eq!(after.get(u), Some(m), "{} moved off a live machine", u);
             }
+        }
+    }
+
+    #[test]
+    fn removing_a_machine_in_memory_matches_a_full_replan((units, machines) in cluster(), dead in 0usize..4) {
+        prop_assume!(units.iter().all(|u| u.constraints.problems().is_empty()) && !machines.is_empty());
+        prop_assume!(units.iter().all(|u| u.constraints.replaces.is_empty()));
+        let mut cluster = Cluster::new(&units, &machines, &[]).unwrap();
+        let first = cluster.placements();
+        let dead_id = machines[dead % machines.len()].id.clone();
+        let moved = cluster.remove_machine(&dead_id);
+        let alive: Vec<MachineRecord> = machines.iter().filter(|m| m.id != dead_id).cloned().collect();
+        let full = plan(&units, &alive, &first).unwrap();
+        let incremental = cluster.placements();
+        let strip = |ps: &[Placement]| ps.iter().map(|p| (p.unit.clone(), p.machine.clone())).collect::<Vec<_>>();
+        prop_assert_eq!(strip(&incremental), strip(&full));
+        for p in &moved {
+            let was_there = first.iter().any(|f| f.unit == p.unit && f.machine.as_deref() == Some(dead_id.as_str()));
+            let c = &rec(&units, &p.unit).constraints;
+            prop_assert!(was_there || c.machine_id.is_some() || !c.machine_of.is_empty(), "{:?}", p);
         }
     }
 }
