@@ -204,3 +204,63 @@ fn a_hundred_start_stop_cycles_leave_no_container() {
     eprintln!("100 cycles in {:?}", started.elapsed());
     assert_eq!(guard.count(), 0, "no container left after 100 cycles");
 }
+
+#[test]
+fn a_container_ignoring_sigterm_is_killed_after_the_stop_timeout_and_dockrun_exits_0() {
+    let guard = Containers::new("ignoreterm");
+    let (image, label, name) = (busybox_image(), guard.label(), guard.name("i"));
+    let mut svc = Running::spawn(dockrun(&[
+        "--name",
+        &name,
+        "--label",
+        &label,
+        "--stop-timeout",
+        "1",
+        &image,
+        "sh",
+        "-c",
+        "trap '' TERM; echo up; while true; do sleep 0.05; done",
+    ]));
+    svc.wait_stdout("up");
+    let asked = Instant::now();
+    svc.signal(Signal::SIGTERM);
+    let ended = svc.wait(DEADLINE);
+    assert_eq!(ended.code, Some(0), "stderr: {}", ended.stderr);
+    let took = asked.elapsed();
+    assert!(took >= Duration::from_secs(1), "the engine waited the stop timeout: {took:?}");
+    assert_eq!(guard.count(), 0);
+}
+
+#[test]
+fn a_second_sigterm_kills_at_once() {
+    let guard = Containers::new("secondterm");
+    let (image, label, name) = (busybox_image(), guard.label(), guard.name("s"));
+    let notify = NotifySocket::new();
+    let mut cmd = dockrun(&[
+        "--name",
+        &name,
+        "--label",
+        &label,
+        "--stop-timeout",
+        "60",
+        &image,
+        "sh",
+        "-c",
+        "trap '' TERM; echo up; while true; do sleep 0.05; done",
+    ]);
+    cmd.env("NOTIFY_SOCKET", notify.path());
+    let mut svc = Running::spawn(cmd);
+    svc.wait_stdout("up");
+    let asked = Instant::now();
+    svc.signal(Signal::SIGTERM);
+    notify.wait_for("STOPPING=1", DEADLINE);
+    svc.signal(Signal::SIGTERM);
+    let ended = svc.wait(DEADLINE);
+    assert_eq!(ended.code, Some(0), "stderr: {}", ended.stderr);
+    assert!(
+        asked.elapsed() < Duration::from_secs(30),
+        "did not wait the 60 s stop timeout: {:?}",
+        asked.elapsed()
+    );
+    assert_eq!(guard.count(), 0);
+}
