@@ -58,3 +58,24 @@ fn an_image_that_does_not_exist_gives_125_and_a_clear_message() {
         assert!(ended.stderr.contains("check the image name and tag"), "{}", ended.stderr);
     }
 }
+
+#[test]
+fn on_a_terminal_layers_get_progress_bars() {
+    let registry = Registry::start();
+    let guard = Containers::new("pull-tty");
+    let image = registry.push_with_new_layer(&busybox_image(), "dockrun/pull-tty");
+    // script(1) gives dockrun a pseudo-terminal for stdout and stderr.
+    let line = format!("{} --label {} {image} echo hi", env!("CARGO_BIN_EXE_dockrun"), guard.label());
+    let out = std::process::Command::new("script")
+        .args(["-qec", &line, "/dev/null"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run script(1)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains(&format!("pulling {image}")), "{text}");
+    assert!(!text.contains("dockrun: pulling"), "no plain log lines on a terminal: {text}");
+    assert!(text.contains("Pull complete") && text.contains("] "), "a finished bar: {text}");
+    assert!(text.contains("hi"), "{text}");
+    assert_eq!(guard.count(), 0);
+}
