@@ -135,7 +135,8 @@ impl Announcer {
             }
             let (want, reason) = match health.as_mut().map(|h| h.borrow_and_update().clone()) {
                 None => (true, String::new()),
-                Some(None) => (false, "waiting for the first check".to_string()),
+                // No verdict yet: wait quietly for the first check.
+                Some(None) => (false, String::new()),
                 Some(Some(h)) => (h.up, h.reason),
             };
             let outcome = tokio::select! {
@@ -269,7 +270,15 @@ impl Announcer {
         let (took_from, revision) = match self.put(id).await {
             Ok(Put::Done { took_from, revision }) => (took_from, revision),
             Ok(Put::AlreadyOurs { revision }) => (None, revision),
-            Ok(Put::HeldBy(owner)) => return Outcome::Conflict(owner),
+            Ok(Put::HeldBy(owner)) => {
+                // Our lease holds nothing now; do not leave it to expire.
+                self.lease = None;
+                let t = self.command_timeout;
+                if let Ok(client) = self.client().await {
+                    let _ = timeout(t, client.lease_revoke(id)).await;
+                }
+                return Outcome::Conflict(owner);
+            }
             Err(o) => return o,
         };
         let (keeper, stream) = match keep {
@@ -360,7 +369,7 @@ impl Announcer {
     /// Revokes the lease (the key goes with it) because the check fails.
     async fn withdraw(&mut self, reason: &str) {
         let Some(id) = self.lease.take() else {
-            if self.state != State::Withdrawn {
+            if self.state != State::Withdrawn && !reason.is_empty() {
                 self.enter(
                     State::Withdrawn,
                     Level::Notice,
@@ -606,6 +615,9 @@ fn classify(e: &etcd_client::Error) -> Outcome {
             return Outcome::Fatal(format!(
                 "etcd refused: {msg} (check --user, --cert and the key's permissions)"
             ));
+        }
+        if msg.contains("authentication is not enabled") {
+            return Outcome::Fatal(format!("etcd refused: {msg} (drop --user, or enable auth in etcd)"));
         }
         return Outcome::Lost(msg.to_string());
     }

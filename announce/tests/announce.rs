@@ -356,6 +356,14 @@ fn tls_client_certificates_and_user_password() {
 }
 
 #[test]
+fn a_user_for_an_etcd_without_auth_is_exit_1() {
+    let etcd = EtcdCluster::single();
+    let mut a = Announce::start(&etcd, &["--user", "someone:pw", "/k", "v"]);
+    assert_eq!(a.wait_exit(LONG).code(), Some(1));
+    assert!(a.log().contains("authentication is not enabled"), "{}", a.log());
+}
+
+#[test]
 fn tells_systemd_ready_after_the_first_put() {
     let etcd = EtcdCluster::single();
     let sock = NotifySocket::new();
