@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# place's benchmark: generated clusters (anti-affine templates, MachineOf
+# sidekicks, metadata-constrained and global units) at 100/1,000,
+# 10,000/100,000 and 10,000/1,000,000 machines/units; place against a
+# re-implementation of fleet's scheduler (kept in place/benches/placebench.rs)
+# on the same inputs. Goals (issue 4): whole `place` process on 100k units
+# and 10k machines < 1 s; placement of 1M units < 2 s with peak RSS < 1 GiB;
+# >= 100x faster than fleet's algorithm at 10k machines; re-placing one lost
+# machine's units < 10 ms.
+#
+# FLEET_LIMIT caps each reference run in seconds (default 60); a capped run
+# is extrapolated linearly from the units it placed, which understates
+# fleet's time (its cost per unit grows as machines fill up).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+FLEET_LIMIT=${FLEET_LIMIT:-60}
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+cargo build --release -q -p place
+bench_bin=$(cargo bench -q -p place --bench placebench --no-run 2>&1 | grep -o 'target/release/deps/placebench-[0-9a-f]*' | head -n1)
+if [[ -z "$bench_bin" ]]; then
+    echo "bench/place.sh: could not find the placebench binary" >&2
+    exit 2
+fi
+place_bin=target/release/place
+
+# field KEY LINE: the value of KEY=VALUE in LINE.
+field() { sed -n "s/.*\b$1=\([^ ]*\).*/\1/p" <<<"$2"; }
+
+declare -a rows
+for size in "100 1000" "10000 100000" "10000 1000000"; do
+    read -r m n <<<"$size"
+    dir="$work/$m-$n"
+    "$bench_bin" gen "$m" "$n" "$dir" >/dev/null
+
+    # Whole place process (read JSON, plan, write JSON): wall seconds and peak RSS.
+    /usr/bin/time -f '%e %M' -o "$dir/time" "$place_bin" --machines "$dir/machines.json" "$dir/units.json" \
+        >"$dir/out.json" || [[ $? == 1 ]]
+    read -r proc_secs proc_kib <"$dir/time"
+
+    # Placement alone, in process; peak RSS of that process too.
+    lib_line=$(/usr/bin/time -f '%M' -o "$dir/libtime" "$bench_bin" lib "$dir")
+    lib_secs=$(field secs "$lib_line")
+    lib_kib=$(cat "$dir/libtime")
+    unplaced=$(field unplaced "$lib_line")
+
+    # Re-placing one lost machine's units, given current placements.
+    lost_line=$("$bench_bin" lost "$dir")
+    lost_secs=$(field worst_secs "$lost_line")
+    full_secs=$(field full_replan_secs "$lost_line")
+
+    # fleet's algorithm on the same input.
+    ref_line=$("$bench_bin" ref "$dir" "$FLEET_LIMIT")
+    ref_est=$(field estimate_secs "$ref_line")
+    ref_note=$([[ $(field complete "$ref_line") == true ]] && echo measured \
+        || echo "extrapolated from $(field done "$ref_line")/$(field total "$ref_line") units in ${FLEET_LIMIT}s")
+    ratio=$(awk -v r="$ref_est" -v l="$lib_secs" 'BEGIN { printf "%.0f", r / l }')
+
+    rows+=("$(printf '%-14s %9.3f %9.0f %9.3f %9.0f %9d %9.2f %9.3f %12.1f %8sx  %s' \
+        "$m/$n" "$proc_secs" "$((proc_kib / 1024))" "$lib_secs" "$((lib_kib / 1024))" "$unplaced" \
+        "$(awk -v s="$lost_secs" 'BEGIN { printf "%.2f", s * 1000 }')" "$full_secs" "$ref_est" "$ratio" "$ref_note")")
+    rm -rf "$dir"
+done
+
+printf '%-14s %9s %9s %9s %9s %9s %9s %9s %12s %9s  %s\n' \
+    machines/units proc_s proc_MiB plan_s plan_MiB unplaced lost_ms replan_s fleet_s speedup fleet
+for r in "${rows[@]}"; do echo "$r"; done
+echo
+echo "proc_s/proc_MiB: whole \`place\` process (JSON in, plan, JSON out), wall time and peak RSS (goal at 10000/100000: < 1 s)"
+echo "plan_s/plan_MiB: place::Cluster::new alone, and the peak RSS of that process incl. parsed input (goal at 10000/1000000: < 2 s, < 1024 MiB)"
+echo "lost_ms: worst of 5 machine losses re-placed in memory with Cluster::remove_machine (goal < 10 ms); replan_s: the same loss planned from scratch with --current"
+echo "fleet_s: fleet's least-loaded scan on the same units; speedup = fleet_s / plan_s (goal >= 100x at 10000 machines)"
