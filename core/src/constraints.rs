@@ -241,7 +241,7 @@ impl Constraints {
         let mut out = Vec::new();
         for (key, globs) in [("Conflicts=", &self.conflicts), ("Replaces=", &self.replaces)] {
             for g in globs {
-                if let Err(e) = Glob::new(g) {
+                if let Err(e) = crate::glob::check(g) {
                     out.push(format!("[X-Fleet] {key}{e}"));
                 }
             }

@@ -36,6 +36,14 @@ pub fn match_glob(pattern: &str, name: &str) -> Result<bool, BadPattern> {
     go_match(pattern.as_bytes(), name.as_bytes()).map_err(|()| BadPattern { pattern: pattern.to_owned() })
 }
 
+/// Checks `pattern` as Go's `path.Match` would, without matching anything.
+///
+/// # Errors
+/// [`BadPattern`] when the pattern is malformed.
+pub fn check(pattern: &str) -> Result<(), BadPattern> {
+    validate(pattern.as_bytes()).map_err(|()| BadPattern { pattern: pattern.to_owned() })
+}
+
 /// A pattern checked once, matched many times (a unit's `Conflicts=` globs
 /// are matched against every unit name of a cluster).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -362,6 +370,7 @@ mod tests {
     fn go_table() {
         for &(pattern, name, want) in GO_TABLE {
             let got = match_glob(pattern, name).ok();
+            assert_eq!(check(pattern).is_ok(), want.is_some(), "check({pattern:?})");
             assert_eq!(got, want, "Match({pattern:?}, {name:?})");
             match (Glob::new(pattern), want) {
                 (Ok(g), Some(m)) => assert_eq!(g.matches(name), m, "Glob({pattern:?}).matches({name:?})"),

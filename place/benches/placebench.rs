@@ -250,7 +250,7 @@ fn reference(dir: &Path, limit: f64) {
     let total = units.len();
     let estimate = if stopped { secs * total as f64 / done as f64 } else { secs };
     println!(
-        "secs={secs:.3} done={done} total={total} placed={placed} complete={} estimate_secs={estimate:.1}",
+        "secs={secs:.3} done={done} total={total} placed={placed} complete={} estimate_secs={estimate:.3}",
         !stopped
     );
 }

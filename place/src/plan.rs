@@ -390,8 +390,8 @@ impl<'a> Planner<'a> {
             classes,
             machine_classes,
             load: vec![0; m],
-            hits: FxMap::default(),
-            holds: FxMap::default(),
+            hits: FxMap::with_capacity_and_hasher(2 * n, BuildHasherDefault::default()),
+            holds: FxMap::with_capacity_and_hasher(n, BuildHasherDefault::default()),
             residents: vec![Vec::new(); m],
             assigned: vec![NONE; n],
             global_on: FxSet::default(),
@@ -538,6 +538,9 @@ impl<'a> Planner<'a> {
     /// Keeps every current placement whose machine is alive and whose rules
     /// still hold, in `order` so followers are judged after their peers.
     fn keep(&mut self, current: &[Placement], order: &[u32]) {
+        if current.is_empty() {
+            return;
+        }
         let by_name: FxMap<&str, u32> =
             self.recs.iter().enumerate().map(|(i, r)| (r.name.as_str(), idx(i))).collect();
         let by_id: FxMap<&str, u32> =
