@@ -130,40 +130,42 @@ impl Specifiers {
     }
 
     fn expand(&self, value: &str, for_file: bool) -> Result<String, SpecifierError> {
-        if !value.contains('%') {
-            return Ok(value.to_owned());
-        }
-        let mut out = String::with_capacity(value.len() + 16);
-        let mut chars = value.chars();
-        while let Some(c) = chars.next() {
-            if c != '%' {
-                out.push(c);
-                continue;
-            }
-            let Some(s) = chars.next() else {
+        let bytes = value.as_bytes();
+        let mut out = String::with_capacity(value.len() + 32);
+        let mut rest = 0;
+        while let Some(off) = value[rest..].find('%') {
+            let at = rest + off;
+            out.push_str(&value[rest..at]);
+            let Some(&s) = bytes.get(at + 1) else {
                 // A stray '%' at the end stays (and stays stray for systemd).
                 out.push('%');
-                break;
+                return Ok(out);
             };
+            if !s.is_ascii() {
+                // '%' before a non-ASCII character: both kept as written.
+                out.push('%');
+                rest = at + 1;
+                continue;
+            }
+            let s = char::from(s);
             if s == '%' {
                 out.push_str(if for_file { "%%" } else { "%" });
             } else if let Some(v) = self.lookup(s) {
                 let v = v.as_ref().map_err(Clone::clone)?;
-                if for_file {
+                if for_file && v.contains('%') {
                     out.push_str(&v.replace('%', "%%"));
                 } else {
                     out.push_str(v);
                 }
-            } else if HOST_SPECIFIERS.contains(s) {
-                out.push('%');
-                out.push(s);
-            } else if s.is_ascii_alphanumeric() {
+            } else if s.is_ascii_alphanumeric() && !HOST_SPECIFIERS.contains(s) {
                 return Err(SpecifierError::Unknown(s));
             } else {
                 out.push('%');
                 out.push(s);
             }
+            rest = at + 2;
         }
+        out.push_str(&value[rest..]);
         Ok(out)
     }
 }

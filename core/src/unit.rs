@@ -14,8 +14,6 @@
 //! section, a line without `=`) is a warning and the line is dropped, as
 //! systemd drops it. Sections systemd does not know (`[X-Fleet]`) are kept.
 
-use std::fmt::Write as _;
-
 use crate::diag::Diagnostic;
 
 /// A parsed unit file: its sections in file order.
@@ -132,20 +130,9 @@ impl UnitFile {
     pub fn to_text(&self) -> String {
         let mut out = String::new();
         for (i, section) in self.sections.iter().enumerate() {
-            if i > 0 {
-                out.push('\n');
-            }
-            let _ = writeln!(out, "[{}]", section.name);
+            push_header(&mut out, &section.name, i == 0);
             for entry in &section.entries {
-                out.push_str(&entry.key);
-                out.push('=');
-                out.push_str(&entry.value);
-                // `A=x\ ` parses to the value `x\`; without the blank the
-                // backslash would continue the line.
-                if ends_escaped(entry.value.as_bytes()) {
-                    out.push(' ');
-                }
-                out.push('\n');
+                push_entry(&mut out, &entry.key, &entry.value);
             }
         }
         out
@@ -179,6 +166,30 @@ impl UnitFile {
             .flat_map(|s| s.entries.iter())
             .filter(move |e| e.key == key)
     }
+}
+
+/// Appends a section header to canonical text (after a blank line unless
+/// it is the first), as [`UnitFile::to_text`] writes it.
+pub fn push_header(out: &mut String, name: &str, first: bool) {
+    if !first {
+        out.push('\n');
+    }
+    out.push('[');
+    out.push_str(name);
+    out.push_str("]\n");
+}
+
+/// Appends `key=value` to canonical text, as [`UnitFile::to_text`] writes it.
+/// A value ending in an odd backslash gets one trailing blank (`A=x\ `
+/// parses to `x\`); without it the backslash would continue the line.
+pub fn push_entry(out: &mut String, key: &str, value: &str) {
+    out.push_str(key);
+    out.push('=');
+    out.push_str(value);
+    if ends_escaped(value.as_bytes()) {
+        out.push(' ');
+    }
+    out.push('\n');
 }
 
 /// True when `line` ends in an odd number of backslashes, counted as systemd
