@@ -308,3 +308,141 @@ fn rewritten_values_resolve_the_same_in_systemd() {
         assert_eq!(before, after, "{name}: {usable:?} rewritten as {rewritten:?}");
     }
 }
+
+// --------------------------------------------------------- systemd-escape
+
+/// Strings asked of `systemd-escape` (plain and `--path`) and of
+/// `systemd-escape --unescape` (plain and `--path`).
+const ESCAPE_INPUTS: &[&str] = &[
+    "10.0.0.1/24",
+    "/var/lib/docker",
+    "foo bar",
+    ".start",
+    "a.start",
+    "a-b",
+    "a\\b",
+    "ü",
+    "/",
+    "//a//b/",
+    "a/./b",
+    "a/../b",
+    ".",
+    "./a",
+    "a/",
+    "@x",
+    "a:b_c.d",
+    "-",
+    "",
+    "100%",
+    "x=y,z",
+];
+
+const UNESCAPE_INPUTS: &[&str] = &[
+    "a\\x2db",
+    "a-b",
+    "\\x2estart",
+    "a\\xzz",
+    "a\\x2",
+    "-",
+    "a-",
+    "-a",
+    "a--b",
+    "var-lib",
+    "\\xc3\\xbc",
+    "a\\x2fb",
+    "",
+];
+
+fn systemd_escape(args: &[&str], input: &str) -> String {
+    let out = Command::new("systemd-escape").args(args).arg("--").arg(input).output().unwrap();
+    if out.status.success() {
+        String::from_utf8(out.stdout).unwrap().trim_end_matches('\n').to_owned()
+    } else {
+        "!error".to_owned()
+    }
+}
+
+fn our_escape(mode: &str, input: &str) -> String {
+    use fleetkit_core::name;
+    let bytes = |r: Result<Vec<u8>, String>| {
+        r.map_or("!error".to_owned(), |b| String::from_utf8_lossy(&b).into_owned())
+    };
+    match mode {
+        "escape" => name::escape(input),
+        "path" => name::path_escape(input).unwrap_or_else(|_| "!error".to_owned()),
+        "unescape" => bytes(name::unescape(input)),
+        _ => bytes(name::path_unescape(input)),
+    }
+}
+
+fn escape_cases() -> Vec<(&'static str, &'static str)> {
+    let mut cases = Vec::new();
+    for i in ESCAPE_INPUTS {
+        cases.push(("escape", *i));
+        cases.push(("path", *i));
+    }
+    for i in UNESCAPE_INPUTS {
+        cases.push(("unescape", *i));
+        cases.push(("path-unescape", *i));
+    }
+    cases
+}
+
+/// `MODE\tINPUT\tRESULT` lines recorded from systemd-escape.
+fn recorded_escapes() -> Vec<(String, String, String)> {
+    let text = fs::read_to_string(data().join("escape.tsv")).unwrap();
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .map(|l| {
+            let mut f = l.splitn(3, '\t');
+            let (a, b, c) = (f.next().unwrap(), f.next().unwrap(), f.next().unwrap());
+            (a.to_owned(), b.to_owned(), c.to_owned())
+        })
+        .collect()
+}
+
+#[test]
+fn escaping_matches_recorded_systemd_escape() {
+    let recorded = recorded_escapes();
+    assert_eq!(recorded.len(), escape_cases().len(), "escape.tsv is out of date: re-record");
+    let wrong: Vec<_> = recorded
+        .iter()
+        .filter(|(m, i, r)| our_escape(m, i) != *r)
+        .map(|(m, i, r)| format!("{m} {i:?}: systemd-escape {r:?}, fleetkit {:?}", our_escape(m, i)))
+        .collect();
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+#[test]
+fn recorded_escapes_are_what_systemd_escape_says_now() {
+    if Command::new("systemd-escape").arg("x").output().is_err() {
+        eprintln!("systemd-escape not installed: recorded escapes checked against fleetkit only");
+        return;
+    }
+    let rows: Vec<(String, String, String)> = escape_cases()
+        .into_iter()
+        .map(|(mode, input)| {
+            let args: &[&str] = match mode {
+                "escape" => &[],
+                "path" => &["--path"],
+                "unescape" => &["--unescape"],
+                _ => &["--unescape", "--path"],
+            };
+            (mode.to_owned(), input.to_owned(), systemd_escape(args, input))
+        })
+        .collect();
+    if recording() {
+        let mut text = String::from(
+            "# systemd-escape [--path] [--unescape] -- INPUT: MODE\\tINPUT\\tRESULT (!error: refused)\n",
+        );
+        for (m, i, r) in &rows {
+            text.push_str(&format!("{m}\t{i}\t{r}\n"));
+        }
+        fs::write(data().join("escape.tsv"), text).unwrap();
+    }
+    assert_eq!(
+        rows,
+        recorded_escapes(),
+        "systemd-escape's answers changed: re-record with FLEETKIT_RECORD=1"
+    );
+}
