@@ -303,3 +303,20 @@ fn help_and_version() {
     let out = unitgen(&["--bogus"], &[], None);
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn check_reports_x_fleet_contradictions_and_unknown_keys() {
+    let unit = b"[Unit]\nDescription=x\n[Service]\nExecStart=/bin/true\n\
+        [X-Fleet]\nMachineID=abc\nMachineOf=foo@%i.service\nBogus=1\n";
+    let out = unitgen(&["--check", "--name", "w@.service"], &[PathBuf::from("-")], Some(unit));
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(err.contains("unitgen: -:7: [X-Fleet] MachineOf="), "{err}");
+    assert!(err.contains("unitgen: -:8: warning: [X-Fleet] unknown key Bogus="), "{err}");
+
+    // Only the warning: still fine, and the record is written.
+    let unit = b"[Service]\nExecStart=/bin/true\n[X-Fleet]\nBogus=1\n";
+    let out = unitgen(&["--check", "--name", "w.service"], &[PathBuf::from("-")], Some(unit));
+    assert_eq!(out.status.code(), Some(0));
+    assert!(text(&out.stderr).contains("warning"));
+}
