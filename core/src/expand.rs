@@ -127,7 +127,8 @@ impl Source {
                     self.name
                 )));
             }
-            (_, None) => (self.name.clone(), None),
+            // A file already named `foo@1.service` is that instance of `foo@.service`.
+            (_, None) => (self.name.clone(), parsed.template()),
         };
         let unit_name = UnitName::parse(&name).map_err(one)?;
         let specs = Specifiers::new(&unit_name);
@@ -246,6 +247,13 @@ mod tests {
         assert!(err[1].message.contains("%1"), "{}", err[1].message);
         let (_, w) = expand("a@.service", "[Service]\nKillMode=none\n", Some("1")).unwrap();
         assert!(w[0].message.contains("dockrun"));
+    }
+
+    #[test]
+    fn an_instance_file_names_its_template() {
+        let (r, _) = expand("web@3.service", "[Unit]\nDescription=%i\n", None).unwrap();
+        assert_eq!((r.template.as_deref(), r.instance.as_deref()), (Some("web@.service"), Some("3")));
+        assert!(r.text.contains("Description=3\n"));
     }
 
     #[test]
