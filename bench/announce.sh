@@ -50,7 +50,7 @@ pids+=("$ETCD_PID")
 export ETCDCTL_API=3
 ctl() { etcdctl --endpoints="$EP" "$@"; }
 for _ in $(seq 1 200); do ctl endpoint health >/dev/null 2>&1 && break; sleep 0.1; done
-ctl endpoint health >/dev/null
+ctl endpoint health >/dev/null 2>&1
 
 # Sum of one metric family over all label sets.
 metric() { curl -s "$EP/metrics" | awk -v m="$1" '$1 ~ "^"m"[{ ]" || $1 == m { s += $2 } END { printf "%d\n", s }'; }
@@ -70,14 +70,14 @@ measure() {
     h1=$(metric grpc_server_handled_total); m1=$(metric grpc_server_msg_received_total); c1=$(cpu_ticks "$pid")
     kill -0 "$pid"
     wait_key "$key"
-    local rss hwm
-    rss=$(status_kb "$pid" VmRSS); hwm=$(status_kb "$pid" VmHWM)
+    local rss hwm pss
+    rss=$(status_kb "$pid" VmRSS); hwm=$(status_kb "$pid" VmHWM); pss=$(pss_kb "$pid")
     # The metric scrapes themselves are HTTP, not gRPC: they do not count.
-    python3 - "$name" "$rss" "$hwm" "$((c1 - c0))" "$HZ" "$((h1 - h0))" "$((m1 - m0))" "$WINDOW" <<'EOF' >>"$work/rows"
+    python3 - "$name" "$rss" "$hwm" "$pss" "$((c1 - c0))" "$HZ" "$((h1 - h0))" "$((m1 - m0))" "$WINDOW" <<'EOF' >>"$work/rows"
 import sys
-name, rss, hwm, ticks, hz, handled, msgs, window = sys.argv[1], *map(int, sys.argv[2:])
+name, rss, hwm, pss, ticks, hz, handled, msgs, window = sys.argv[1], *map(int, sys.argv[2:])
 scale = 3600 / window
-print(f"{name}\t{rss}\t{hwm}\t{ticks / hz * scale:.2f}\t{handled * scale:.0f}\t{msgs * scale:.0f}")
+print(f"{name}\t{rss}\t{hwm}\t{pss}\t{ticks / hz * scale:.2f}\t{handled * scale:.0f}\t{msgs * scale:.0f}")
 EOF
 }
 
@@ -94,7 +94,8 @@ kill -TERM "$A_PID"; wait "$A_PID"
 # etcdctl: the etcd v3 equivalent, run the way a unit would
 lease=$(ctl lease grant "$TTL" | awk '{ print $2 }')
 ctl put --lease="$lease" /bench/etcdctl v >/dev/null
-ctl lease keep-alive "$lease" >/dev/null 2>&1 &
+# Not through the ctl function: $! must be etcdctl itself, not a subshell.
+etcdctl --endpoints="$EP" lease keep-alive "$lease" >/dev/null 2>&1 &
 K_PID=$!
 pids+=("$K_PID")
 measure "etcdctl keep-alive" "$K_PID" /bench/etcdctl
@@ -104,12 +105,13 @@ ctl lease revoke "$lease" >/dev/null
 python3 - "$work/rows" <<'EOF'
 import sys
 rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1])]
-hdr = ("", "RSS KiB", "peak RSS KiB", "CPU s/hour", "RPCs/hour", "request msgs/hour")
-print("%-20s %10s %13s %11s %10s %18s" % hdr)
+hdr = ("", "RSS KiB", "peak RSS KiB", "PSS KiB", "CPU s/hour", "RPCs/hour", "request msgs/hour")
+print("%-20s %8s %13s %8s %11s %10s %18s" % hdr)
 for r in rows:
-    print("%-20s %10s %13s %11s %10s %18s" % tuple(r))
+    print("%-20s %8s %13s %8s %11s %10s %18s" % tuple(r))
 a, e = rows[0], rows[1]
-print("announce / etcdctl resident memory: %.2f (goal: at most 0.25)" % (int(a[1]) / int(e[1])))
+print("announce / etcdctl: RSS %.2f, PSS %.2f (goal: at most 0.25)" % (int(a[1]) / int(e[1]), int(a[3]) / int(e[3])))
+print("(RSS counts libc's shared pages in full; PSS shares them among the processes that map them)")
 print("etcdctl side also spends 2 short-lived processes (grant, put) at start, not counted above")
 EOF
 
@@ -125,11 +127,11 @@ for i in $(seq 1 "$SOAK_N"); do
     soak+=("$!")
     pids+=("$!")
 done
+present() { ctl get --prefix --keys-only /bench/soak/ | grep -c . || true; }
 for _ in $(seq 1 300); do
-    [ "$(ctl get --prefix --count-only /bench/soak/ -w fields | awk '/"Count"/ { print $3 }')" = "$SOAK_N" ] && break
+    [ "$(present)" = "$SOAK_N" ] && break
     sleep 0.2
 done
-present() { ctl get --prefix --count-only /bench/soak/ -w fields | awk '/"Count"/ { print $3 }'; }
 echo "keys present after start: $(present)"
 deletes_before=$(grep -c '^DELETE$' "$work/watch.out" || true)
 c0=0; for p in "${soak[@]}"; do c0=$((c0 + $(cpu_ticks "$p"))); done
