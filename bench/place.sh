@@ -8,13 +8,13 @@
 # >= 100x faster than fleet's algorithm at 10k machines; re-placing one lost
 # machine's units < 10 ms.
 #
-# FLEET_LIMIT caps each reference run in seconds (default 60); a capped run
+# FLEET_LIMIT caps each reference run in seconds (default 30); a capped run
 # is extrapolated linearly from the units it placed, which understates
 # fleet's time (its cost per unit grows as machines fill up).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-FLEET_LIMIT=${FLEET_LIMIT:-60}
+FLEET_LIMIT=${FLEET_LIMIT:-30}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 

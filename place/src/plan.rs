@@ -284,22 +284,35 @@ impl<'a> Planner<'a> {
             return Err(PlaceError::new("a unit record has an empty name"));
         }
         for r in &recs {
-            if let Some(problem) = r.constraints.problems().into_iter().next() {
+            let c = &r.constraints;
+            let simple = c.machine_id.is_none() && !c.global && c.machine_metadata.is_empty();
+            let plain =
+                simple && (c.machine_of.is_empty() || c.conflicts.is_empty()) && c.replaces.is_empty();
+            // Globs are checked when they are interned below.
+            if plain {
+                continue;
+            }
+            if let Some(problem) = c.problems().into_iter().next() {
                 return Err(PlaceError::new(format!("{}: {problem}", r.name)));
             }
         }
         let n = recs.len();
         let m = machines.len();
-        let by_name: FxMap<&str, u32> =
-            recs.iter().enumerate().map(|(i, r)| (r.name.as_str(), idx(i))).collect();
+        // Units are sorted by name: a binary search finds a peer.
+        let by_name = |name: &str| recs.binary_search_by(|r| r.name.as_str().cmp(name)).ok().map(idx);
 
         let mut patterns = Patterns::default();
         let mut anti_all = Vec::with_capacity(n);
         for r in &recs {
             let c = &r.constraints;
             let mut anti = Vec::with_capacity(c.conflicts.len() + c.replaces.len());
-            for g in c.conflicts.iter().chain(&c.replaces) {
-                anti.push(patterns.intern(g).map_err(|e| PlaceError::new(format!("{}: {e}", r.name)))?);
+            for (key, globs) in [("Conflicts=", &c.conflicts), ("Replaces=", &c.replaces)] {
+                for g in globs {
+                    let id = patterns
+                        .intern(g)
+                        .map_err(|e| PlaceError::new(format!("{}: [X-Fleet] {key}{e}", r.name)))?;
+                    anti.push(id);
+                }
             }
             anti_all.push(anti);
         }
@@ -312,6 +325,7 @@ impl<'a> Planner<'a> {
             label: String::new(),
         }];
         let mut class_ids: FxMap<Vec<(&str, Vec<&str>)>, u32> = FxMap::default();
+        let mut last_class: Option<(&BTreeMap<String, Vec<String>>, u32)> = None;
         let mut units_out = Vec::with_capacity(n);
         let mut followers = vec![Vec::new(); n];
         for (i, (r, anti)) in recs.iter().zip(anti_all).enumerate() {
@@ -323,8 +337,8 @@ impl<'a> Planner<'a> {
             let mut peers = Vec::new();
             let mut missing_peer = None;
             for (k, peer) in c.machine_of.iter().enumerate() {
-                match by_name.get(peer.as_str()) {
-                    Some(&j) => {
+                match by_name(peer) {
+                    Some(j) => {
                         if !peers.contains(&j) {
                             peers.push(j);
                         }
@@ -341,6 +355,8 @@ impl<'a> Planner<'a> {
             }
             let class = if c.machine_metadata.is_empty() {
                 0
+            } else if let Some((_, class)) = last_class.filter(|(last, _)| *last == &c.machine_metadata) {
+                class
             } else {
                 let mut req: Vec<(&str, Vec<&str>)> = c
                     .machine_metadata
@@ -354,10 +370,13 @@ impl<'a> Planner<'a> {
                     .collect();
                 req.sort_unstable();
                 let next = idx(classes.len());
-                *class_ids.entry(req).or_insert_with_key(|req| {
+                let class = *class_ids.entry(req).or_insert_with_key(|req| {
                     classes.push(build_class(req, &machines));
                     next
-                })
+                });
+                // Instances of one template come together and share their rules.
+                last_class = Some((&c.machine_metadata, class));
+                class
             };
             let target = match &c.machine_id {
                 None => Target::Any,
@@ -541,13 +560,12 @@ impl<'a> Planner<'a> {
         if current.is_empty() {
             return;
         }
-        let by_name: FxMap<&str, u32> =
-            self.recs.iter().enumerate().map(|(i, r)| (r.name.as_str(), idx(i))).collect();
+        let by_name = |name: &str| self.recs.binary_search_by(|r| r.name.as_str().cmp(name)).ok().map(idx);
         let by_id: FxMap<&str, u32> =
             self.machines.iter().enumerate().map(|(i, m)| (m.id.as_str(), idx(i))).collect();
         let mut wanted = vec![NONE; self.units.len()];
         for p in current {
-            let (Some(&u), Some(mid)) = (by_name.get(p.unit.as_str()), p.machine.as_deref()) else {
+            let (Some(u), Some(mid)) = (by_name(&p.unit), p.machine.as_deref()) else {
                 continue;
             };
             if let Some(&m) = by_id.get(mid) {
