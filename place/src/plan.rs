@@ -133,8 +133,9 @@ struct Planner<'a> {
     assigned: Vec<u32>,
     global_on: FxSet<u64>,
     global_machines: FxMap<u32, Vec<u32>>,
-    reasons: Vec<Option<String>>,
-    deferred: Vec<Option<Deferred>>,
+    /// Why units are not placed (few, so kept by unit rather than per unit).
+    reasons: FxMap<u32, String>,
+    deferred: FxMap<u32, Deferred>,
     position: Vec<u32>,
     evictions: usize,
     dead: Vec<bool>,
@@ -316,6 +317,13 @@ impl<'a> Planner<'a> {
             }
             anti_all.push(anti);
         }
+        // Which units each Replaces= glob matches, to find what a unit replaces.
+        let mut is_replace = vec![false; patterns.len()];
+        for (r, anti) in recs.iter().zip(&anti_all) {
+            for &p in &anti[r.constraints.conflicts.len()..] {
+                is_replace[p as usize] = true;
+            }
+        }
         let mut matching_units = vec![Vec::new(); patterns.len()];
         let mut scratch = Vec::new();
         let mut classes = vec![Class {
@@ -332,7 +340,9 @@ impl<'a> Planner<'a> {
             let c = &r.constraints;
             patterns.matching(&r.name, &mut scratch);
             for &p in &scratch {
-                matching_units[p as usize].push(idx(i));
+                if is_replace[p as usize] {
+                    matching_units[p as usize].push(idx(i));
+                }
             }
             let mut peers = Vec::new();
             let mut missing_peer = None;
@@ -415,8 +425,8 @@ impl<'a> Planner<'a> {
             assigned: vec![NONE; n],
             global_on: FxSet::default(),
             global_machines: FxMap::default(),
-            reasons: vec![None; n],
-            deferred: vec![None; n],
+            reasons: FxMap::default(),
+            deferred: FxMap::default(),
             position: vec![NONE; n],
             evictions: 0,
             dead: vec![false; m],
@@ -464,8 +474,8 @@ impl<'a> Planner<'a> {
             self.global_machines.entry(u).or_default().push(m);
         } else {
             self.assigned[u as usize] = m;
-            self.reasons[u as usize] = None;
-            self.deferred[u as usize] = None;
+            self.reasons.remove(&u);
+            self.deferred.remove(&u);
             self.set_load(m, self.load[m as usize] + 1);
         }
     }
@@ -503,7 +513,7 @@ impl<'a> Planner<'a> {
                 }
             }
             if !self.global_machines.contains_key(&u) {
-                self.deferred[u as usize] = Some(Deferred::Scan);
+                self.deferred.insert(u, Deferred::Scan);
             }
         }
     }
@@ -548,7 +558,7 @@ impl<'a> Planner<'a> {
                 names.join(", ")
             );
             for u in stuck {
-                self.reasons[u as usize] = Some(reason.clone());
+                self.reasons.insert(u, reason.clone());
             }
         }
         order
@@ -630,14 +640,14 @@ impl<'a> Planner<'a> {
     }
 
     fn place_one(&mut self, u: u32) {
-        self.reasons[u as usize] = None;
-        self.deferred[u as usize] = None;
+        self.reasons.remove(&u);
+        self.deferred.remove(&u);
         let unit = &self.units[u as usize];
         let rec = self.recs[u as usize];
         if let Some(k) = unit.missing_peer {
             let peer = &rec.constraints.machine_of[k];
-            self.reasons[u as usize] =
-                Some(format!("MachineOf {peer}, which is not placed (no unit of that name was given)"));
+            self.reasons
+                .insert(u, format!("MachineOf {peer}, which is not placed (no unit of that name was given)"));
             return;
         }
         if !unit.peers.is_empty() {
@@ -652,26 +662,31 @@ impl<'a> Planner<'a> {
                     self.add(u, m);
                 } else {
                     let lead = format!("MachineID={id} is machine {}", self.machines[m as usize].id);
-                    self.deferred[u as usize] = Some(Deferred::On { lead, m });
+                    self.deferred.insert(u, Deferred::On { lead, m });
                 }
                 return;
             }
             Target::NoMatch => {
                 let id = rec.constraints.machine_id.as_deref().unwrap_or_default();
-                self.reasons[u as usize] =
-                    Some(format!("MachineID={id} matches no machine; check the ID against the machine list"));
+                self.reasons.insert(
+                    u,
+                    format!("MachineID={id} matches no machine; check the ID against the machine list"),
+                );
                 return;
             }
             Target::Ambiguous(ms) => {
                 let id = rec.constraints.machine_id.as_deref().unwrap_or_default();
                 let ids: Vec<&str> =
                     ms.iter().take(3).map(|&m| self.machines[m as usize].id.as_str()).collect();
-                self.reasons[u as usize] = Some(format!(
-                    "MachineID={id} is a prefix of {} machines ({}{}); give more of the ID",
-                    ms.len(),
-                    ids.join(", "),
-                    if ms.len() > 3 { ", …" } else { "" }
-                ));
+                self.reasons.insert(
+                    u,
+                    format!(
+                        "MachineID={id} is a prefix of {} machines ({}{}); give more of the ID",
+                        ms.len(),
+                        ids.join(", "),
+                        if ms.len() > 3 { ", …" } else { "" }
+                    ),
+                );
                 return;
             }
         }
@@ -689,7 +704,9 @@ impl<'a> Planner<'a> {
             .find(|&m| self.blocker(u, m).is_none());
         match found {
             Some(m) => self.add(u, m),
-            None => self.deferred[u as usize] = Some(Deferred::Scan),
+            None => {
+                self.deferred.insert(u, Deferred::Scan);
+            }
         }
     }
 
@@ -704,13 +721,13 @@ impl<'a> Planner<'a> {
             let m = self.assigned[p as usize];
             if m == NONE {
                 let peer = &self.recs[p as usize].name;
-                self.reasons[u as usize] = Some(format!("MachineOf {peer}, which is not placed"));
+                self.reasons.insert(u, format!("MachineOf {peer}, which is not placed"));
                 return;
             }
             match fixed {
                 None => fixed = Some((p, m)),
                 Some((q, mq)) if mq != m => {
-                    self.reasons[u as usize] = Some(format!(
+                    self.reasons.insert(u, format!(
                         "MachineOf {} and {}, which run on different machines ({} and {}); it cannot be beside both",
                         self.recs[q as usize].name,
                         self.recs[p as usize].name,
@@ -730,7 +747,7 @@ impl<'a> Planner<'a> {
                     "MachineOf {} puts it on {}",
                     self.recs[p as usize].name, self.machines[m as usize].id
                 );
-                self.deferred[u as usize] = Some(Deferred::On { lead, m });
+                self.deferred.insert(u, Deferred::On { lead, m });
             }
             return;
         }
@@ -743,17 +760,20 @@ impl<'a> Planner<'a> {
             None => {
                 let peers: Vec<&str> =
                     unit.peers.iter().map(|&p| self.recs[p as usize].name.as_str()).collect();
-                self.reasons[u as usize] = Some(format!(
-                    "MachineOf {}: no machine{} that runs {} takes it{}",
-                    peers.join(" "),
-                    qualifier(&self.classes[class].label),
-                    if peers.len() > 1 { "all of them" } else { "it" },
-                    rec.constraints
-                        .conflicts
-                        .first()
-                        .map(|g| format!(" (Conflicts={g})"))
-                        .unwrap_or_default()
-                ));
+                self.reasons.insert(
+                    u,
+                    format!(
+                        "MachineOf {}: no machine{} that runs {} takes it{}",
+                        peers.join(" "),
+                        qualifier(&self.classes[class].label),
+                        if peers.len() > 1 { "all of them" } else { "it" },
+                        rec.constraints
+                            .conflicts
+                            .first()
+                            .map(|g| format!(" (Conflicts={g})"))
+                            .unwrap_or_default()
+                    ),
+                );
             }
         }
     }
@@ -951,10 +971,10 @@ impl<'a> Planner<'a> {
     }
 
     fn reason_text(&self, u: u32) -> String {
-        match &self.deferred[u as usize] {
+        match self.deferred.get(&u) {
             Some(Deferred::Scan) => self.scan_reason(u),
             Some(Deferred::On { lead, m }) => format!("{lead}, {}", self.why_not_on(u, *m)),
-            None => self.reasons[u as usize].clone().unwrap_or_else(|| "not placed".to_owned()),
+            None => self.reasons.get(&u).cloned().unwrap_or_else(|| "not placed".to_owned()),
         }
     }
 
