@@ -19,8 +19,12 @@ POPULATE="$ROOT/target/release/examples/populate"
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/fleetkit-bench.XXXXXX")"
 ETCD_PID=""
 cleanup() {
-    [[ -n "$ETCD_PID" ]] && kill "$ETCD_PID" 2>/dev/null && wait "$ETCD_PID" 2>/dev/null
+    if [[ -n "$ETCD_PID" ]]; then
+        kill "$ETCD_PID" 2>/dev/null || true
+        wait "$ETCD_PID" 2>/dev/null || true
+    fi
     rm -rf "$WORK"
+    return 0
 }
 trap cleanup EXIT
 
@@ -62,15 +66,17 @@ best() {
 rows=$("$CLUSTERCTL" list-unit-files --no-legend | wc -l)
 [[ "$rows" -eq "$UNITS" ]] || { echo "bench: list-unit-files printed $rows rows, expected $UNITS" >&2; exit 1; }
 
+echo "timing list-unit-files and etcdctl get ..."
 LUF=$(best "$CLUSTERCTL" list-unit-files)
 REF_UNITS=$(best etcdctl get --prefix /bench/units/)
 REF_ALL=$(best etcdctl get --prefix /bench/)
 
+echo "timing one schedule round ..."
 t0=$(now)
 ROUND_OUT=$("$CLUSTERCTL" schedule)
 t1=$(now)
 ROUND=$(awk -v a="$t1" -v b="$t0" 'BEGIN { printf "%.3f", a - b }')
-assigned=$(etcdctl get --prefix --keys-only --count-only /bench/assign/ -w json | sed 's/.*"count":\([0-9]*\).*/\1/')
+assigned=$(etcdctl get --prefix --keys-only /bench/assign/ | grep -c '^/bench/assign/' || true)
 LUF_AFTER=$(best "$CLUSTERCTL" list-unit-files)
 REF_AFTER=$(best etcdctl get --prefix /bench/)
 

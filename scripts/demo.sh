@@ -13,17 +13,18 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BIN="${FLEETKIT_BIN:-$ROOT/target/release}"
-CLUSTERCTL="$BIN/clusterctl"
 ANNOUNCE="$BIN/announce"
 MACHINE_TTL=5
 
 for tool in etcd etcdctl; do
     command -v "$tool" >/dev/null || { echo "demo: $tool not found: install Debian's etcd-server and etcd-client" >&2; exit 1; }
 done
-if [[ ! -x "$CLUSTERCTL" ]]; then
-    echo "demo: $CLUSTERCTL not found: run 'cargo build --release' (or 'make demo') first" >&2
+if [[ ! -x "$BIN/clusterctl" ]]; then
+    echo "demo: $BIN/clusterctl not found: run 'cargo build --release' (or 'make demo') first" >&2
     exit 1
 fi
+export PATH="$BIN:$PATH"
+CLUSTERCTL=clusterctl
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/fleetkit-demo.XXXXXX")"
 PIDS=()
@@ -149,7 +150,7 @@ run "$CLUSTERCTL" list-unit-files
 say "a scheduler runs (any number may; one leads)"
 "$CLUSTERCTL" schedule --watch --ttl 5 >"$WORK/scheduler.log" 2>&1 &
 PIDS+=($!)
-printf '$ %s schedule --watch --ttl 5 &\n' "$CLUSTERCTL"
+echo '$ clusterctl schedule --watch --ttl 5 &'
 
 say "start three instances: each brings its discovery sidekick along"
 run "$CLUSTERCTL" start --block-attempts 60 node-etcd@{1..3}.service
@@ -168,7 +169,7 @@ machine_of() {
 
 BEFORE="$(machine_of node-etcd@1.service)"
 say "machine ${BEFORE:0:8}... dies (its presence process is killed; its lease ends within ${MACHINE_TTL}s)"
-kill -KILL "${MACHINE_PID[$BEFORE]}"
+{ kill -KILL "${MACHINE_PID[$BEFORE]}" && wait "${MACHINE_PID[$BEFORE]}"; } 2>/dev/null || true
 START=$SECONDS
 AFTER="$BEFORE"
 while [[ "$AFTER" == "$BEFORE" || -z "$AFTER" ]]; do

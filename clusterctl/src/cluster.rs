@@ -15,6 +15,7 @@ use etcd_client::{Client, Compare, CompareOp, GetOptions, KvClient, Txn, TxnOp};
 use fleetkit_core::etcd::Keys;
 use fleetkit_core::records::{MachineRecord, UnitRecord};
 use futures_util::stream::{self, StreamExt, TryStreamExt};
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
 /// etcd's default `--max-txn-ops`.
@@ -73,10 +74,10 @@ pub struct UnitState {
 }
 
 /// One consistent read of the cluster.
-#[derive(Debug, Default)]
-pub struct Snapshot {
+#[derive(Debug)]
+pub struct Snapshot<U = UnitRecord> {
     pub revision: i64,
-    pub units: BTreeMap<String, UnitRecord>,
+    pub units: BTreeMap<String, U>,
     pub desired: BTreeMap<String, Desired>,
     pub machines: BTreeMap<String, MachineRecord>,
     /// (machine, unit) → hash stored in `assign/ID/NAME`.
@@ -85,7 +86,20 @@ pub struct Snapshot {
     pub states: BTreeMap<(String, String), UnitState>,
 }
 
-impl Snapshot {
+impl<U> Default for Snapshot<U> {
+    fn default() -> Self {
+        Self {
+            revision: 0,
+            units: BTreeMap::new(),
+            desired: BTreeMap::new(),
+            machines: BTreeMap::new(),
+            assign: BTreeMap::new(),
+            states: BTreeMap::new(),
+        }
+    }
+}
+
+impl<U> Snapshot<U> {
     /// The machines a unit is assigned to (one, or several for a global unit).
     #[must_use]
     pub fn machines_of(&self, unit: &str) -> Vec<&str> {
@@ -182,64 +196,94 @@ impl Cluster {
         Ok((rev, kvs))
     }
 
-    /// Reads the kinds of keys in `want` at one revision.
+    /// Reads the prefixes `dirs` concurrently, all pinned to one revision.
+    ///
+    /// # Errors
+    /// etcd's error, as a message.
+    pub async fn read_all(&self, dirs: &[&str]) -> Result<(i64, Vec<Vec<(String, Vec<u8>)>>), String> {
+        // One cheap request fixes the revision every range is pinned to.
+        let probe = self.keys.dir("");
+        let resp = self.kv().get(probe.as_str(), None).await.map_err(etcd_err("reading the revision"))?;
+        let rev = resp.header().map_or(0, etcd_client::ResponseHeader::revision);
+        let reads = dirs.iter().map(|d| self.range(d, rev, false));
+        let results = futures_util::future::try_join_all(reads).await?;
+        Ok((rev, results.into_iter().map(|(_, kvs)| kvs).collect()))
+    }
+
+    /// Reads the kinds of keys in `want` at one revision, unit records as
+    /// `U` (the whole [`UnitRecord`], or a summary that skips the text).
     ///
     /// # Errors
     /// etcd's error, or a record that is not fleetkit's JSON.
-    pub async fn snapshot(&self, want: Want) -> Result<Snapshot, String> {
-        let mut snap = Snapshot::default();
-        let mut rev = 0;
-        // The first read fixes the revision; the others are pinned to it.
-        let mut read = async |dir: &str, keys_only: bool| -> Result<Vec<(String, Vec<u8>)>, String> {
-            let (r, kvs) = self.range(dir, rev, keys_only).await?;
-            if rev == 0 {
-                rev = r;
-            }
-            Ok(kvs)
-        };
-        if want.units {
-            for (name, v) in read("units", false).await? {
-                let rec: UnitRecord = serde_json::from_slice(&v)
-                    .map_err(|e| format!("{}{name}: not a unit record: {e}", self.keys.dir("units")))?;
-                snap.units.insert(name, rec);
-            }
-        }
-        if want.desired {
-            for (name, v) in read("desired", false).await? {
-                if let Some(d) = Desired::parse(String::from_utf8_lossy(&v).trim()) {
-                    snap.desired.insert(name, d);
+    pub async fn snapshot_of<U: DeserializeOwned>(&self, want: Want) -> Result<Snapshot<U>, String> {
+        let kinds = [
+            (want.units, "units"),
+            (want.desired, "desired"),
+            (want.machines, "machines"),
+            (want.assign, "assign"),
+            (want.states, "states"),
+        ];
+        let dirs: Vec<&str> = kinds.iter().filter(|(w, _)| *w).map(|(_, d)| *d).collect();
+        let (rev, mut raw) = self.read_all(&dirs).await?;
+        let mut snap = Snapshot::<U> { revision: rev, ..Snapshot::default() };
+        for (dir, kvs) in dirs.iter().zip(raw.iter_mut()) {
+            let kvs = std::mem::take(kvs);
+            match *dir {
+                "units" => {
+                    for (name, v) in kvs {
+                        let rec: U = serde_json::from_slice(&v).map_err(|e| {
+                            format!("{}{name}: not a unit record: {e}", self.keys.dir("units"))
+                        })?;
+                        snap.units.insert(name, rec);
+                    }
+                }
+                "desired" => {
+                    for (name, v) in kvs {
+                        if let Some(d) = Desired::parse(String::from_utf8_lossy(&v).trim()) {
+                            snap.desired.insert(name, d);
+                        }
+                    }
+                }
+                "machines" => {
+                    for (id, v) in kvs {
+                        // A machine whose record is not JSON still exists: show its ID.
+                        let rec = serde_json::from_slice(&v).unwrap_or_else(|_| MachineRecord {
+                            id: id.clone(),
+                            ip: String::new(),
+                            metadata: BTreeMap::new(),
+                        });
+                        snap.machines.insert(id, rec);
+                    }
+                }
+                "assign" => {
+                    for (k, v) in kvs {
+                        if let Some((m, u)) = k.split_once('/') {
+                            snap.assign.insert(
+                                (m.to_string(), u.to_string()),
+                                String::from_utf8_lossy(&v).into_owned(),
+                            );
+                        }
+                    }
+                }
+                _ => {
+                    for (k, v) in kvs {
+                        if let Some((u, m)) = k.rsplit_once('/') {
+                            let st = serde_json::from_slice(&v).unwrap_or_default();
+                            snap.states.insert((u.to_string(), m.to_string()), st);
+                        }
+                    }
                 }
             }
         }
-        if want.machines {
-            for (id, v) in read("machines", false).await? {
-                // A machine whose record is not JSON still exists: show its ID.
-                let rec = serde_json::from_slice(&v).unwrap_or_else(|_| MachineRecord {
-                    id: id.clone(),
-                    ip: String::new(),
-                    metadata: BTreeMap::new(),
-                });
-                snap.machines.insert(id, rec);
-            }
-        }
-        if want.assign {
-            for (k, v) in read("assign", false).await? {
-                if let Some((m, u)) = k.split_once('/') {
-                    snap.assign
-                        .insert((m.to_string(), u.to_string()), String::from_utf8_lossy(&v).into_owned());
-                }
-            }
-        }
-        if want.states {
-            for (k, v) in read("states", false).await? {
-                if let Some((u, m)) = k.rsplit_once('/') {
-                    let st = serde_json::from_slice(&v).unwrap_or_default();
-                    snap.states.insert((u.to_string(), m.to_string()), st);
-                }
-            }
-        }
-        snap.revision = rev;
         Ok(snap)
+    }
+
+    /// [`Cluster::snapshot_of`] with whole unit records.
+    ///
+    /// # Errors
+    /// As [`Cluster::snapshot_of`].
+    pub async fn snapshot(&self, want: Want) -> Result<Snapshot, String> {
+        self.snapshot_of::<UnitRecord>(want).await
     }
 
     /// Runs `ops` in transactions of at most [`MAX_TXN_OPS`], each guarded by

@@ -9,9 +9,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 
 use etcd_client::GetOptions;
-use fleetkit_core::records::write_record;
+use fleetkit_core::records::UnitRecord;
 use fleetkit_core::ToolError;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::cluster::{etcd_err, Cluster, Snapshot, Want};
 use crate::table;
@@ -55,10 +55,64 @@ pub struct AnnouncementRow<'a> {
     pub ttl: Option<i64>,
 }
 
+/// What list-unit-files needs of a unit record.
+pub trait UnitInfo: serde::de::DeserializeOwned {
+    fn hash(&self) -> &str;
+    fn global(&self) -> bool;
+    fn text(&self) -> &str;
+}
+
+impl UnitInfo for UnitRecord {
+    fn hash(&self) -> &str {
+        &self.hash
+    }
+    fn global(&self) -> bool {
+        self.constraints.global
+    }
+    fn text(&self) -> &str {
+        &self.text
+    }
+}
+
+/// A unit record without its text: serde skips the text (and every other
+/// field) without allocating it, which is most of list-unit-files' work.
+#[derive(Debug, Deserialize)]
+pub struct UnitSummary {
+    hash: String,
+    #[serde(default)]
+    constraints: GlobalOnly,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct GlobalOnly {
+    #[serde(default)]
+    global: bool,
+}
+
+impl UnitInfo for UnitSummary {
+    fn hash(&self) -> &str {
+        &self.hash
+    }
+    fn global(&self) -> bool {
+        self.constraints.global
+    }
+    fn text(&self) -> &str {
+        ""
+    }
+}
+
 pub const UNIT_FILE_FIELDS: &[&str] = &["unit", "hash", "dstate", "state", "target", "global", "desc"];
 pub const UNIT_FIELDS: &[&str] = &["unit", "machine", "active", "sub", "load", "hash"];
 pub const MACHINE_FIELDS: &[&str] = &["machine", "ip", "metadata"];
 pub const ANNOUNCEMENT_FIELDS: &[&str] = &["key", "value", "ttl"];
+
+/// One JSON line. A list is read in one go, so lines are flushed together
+/// at the end rather than one write per record.
+fn json_line<T: Serialize>(out: &mut impl Write, record: &T) -> Result<(), ToolError> {
+    serde_json::to_writer(&mut *out, record).map_err(|e| ToolError::from(std::io::Error::from(e)))?;
+    out.write_all(b"\n")?;
+    Ok(())
+}
 
 fn emit(
     out: &mut impl Write,
@@ -93,7 +147,7 @@ fn description(text: &str) -> String {
 
 /// What the cluster has done with a unit: inactive (no machine), loaded
 /// (on a machine), launched (its machine reports it active).
-fn current_state(snap: &Snapshot, unit: &str, machines: &[&str]) -> &'static str {
+fn current_state<U>(snap: &Snapshot<U>, unit: &str, machines: &[&str]) -> &'static str {
     match machines.first() {
         None => "inactive",
         Some(m) => match snap.states.get(&(unit.to_string(), (*m).to_string())) {
@@ -111,44 +165,60 @@ pub async fn unit_files(cluster: &Cluster, args: &ListArgs, out: &mut impl Write
     let cols =
         table::fields(args.fields.as_deref().unwrap_or("unit,hash,dstate,state,target"), UNIT_FILE_FIELDS)
             .map_err(ToolError::usage)?;
+    // Only the desc column needs the unit text.
+    if !args.json && cols.iter().any(|c| c == "desc") {
+        unit_files_of::<UnitRecord>(cluster, args, &cols, out).await
+    } else {
+        unit_files_of::<UnitSummary>(cluster, args, &cols, out).await
+    }
+}
+
+async fn unit_files_of<U: UnitInfo>(
+    cluster: &Cluster,
+    args: &ListArgs,
+    cols: &[String],
+    out: &mut impl Write,
+) -> Result<(), ToolError> {
     let want = Want { units: true, desired: true, machines: true, assign: true, states: true };
-    let snap = cluster.snapshot(want).await.map_err(ToolError::negative)?;
+    let snap = cluster.snapshot_of::<U>(want).await.map_err(ToolError::negative)?;
     let by_unit = snap.assignments_by_unit();
     let mut rows = Vec::with_capacity(snap.units.len());
     for (name, rec) in &snap.units {
         let machines = by_unit.get(name.as_str()).cloned().unwrap_or_default();
-        let global = rec.constraints.global;
+        let global = rec.global();
         let dstate = snap.desired.get(name).map_or("-", |d| d.as_str());
         let state = if global { "-" } else { current_state(&snap, name, &machines) };
         let target = if global { None } else { machines.first().copied() };
         if args.json {
-            let row = UnitFileRow { unit: name, hash: &rec.hash, dstate, state, target };
-            write_record(out, &row)?;
+            let row = UnitFileRow { unit: name, hash: rec.hash(), dstate, state, target };
+            json_line(out, &row)?;
             continue;
         }
         rows.push(
             cols.iter()
                 .map(|c| match c.as_str() {
                     "unit" => name.clone(),
-                    "hash" if args.full => rec.hash.clone(),
-                    "hash" => rec.hash.chars().take(7).collect(),
+                    "hash" if args.full => rec.hash().to_string(),
+                    "hash" => rec.hash().chars().take(7).collect(),
                     "dstate" => dstate.to_string(),
                     "state" => state.to_string(),
                     "global" => global.to_string(),
-                    "desc" => table::or_dash(&description(&rec.text)),
+                    "desc" => table::or_dash(&description(rec.text())),
                     _ if global => "global".to_string(),
                     _ => target.map_or_else(|| "-".to_string(), |m| legend(&snap, m, args.full)),
                 })
                 .collect(),
         );
     }
-    if !args.json {
-        emit(out, args, &cols, rows)?;
+    if args.json {
+        out.flush()?;
+    } else {
+        emit(out, args, cols, rows)?;
     }
     Ok(())
 }
 
-fn legend(snap: &Snapshot, machine: &str, full: bool) -> String {
+fn legend<U>(snap: &Snapshot<U>, machine: &str, full: bool) -> String {
     let ip = snap.machines.get(machine).map(|m| m.ip.as_str());
     table::machine_legend(machine, ip, full)
 }
@@ -176,7 +246,7 @@ pub async fn units(cluster: &Cluster, args: &ListArgs, out: &mut impl Write) -> 
                 active: st.map(|s| s.active.as_str()),
                 sub: st.map(|s| s.sub.as_str()),
             };
-            write_record(out, &row)?;
+            json_line(out, &row)?;
             continue;
         }
         let hash = st
@@ -199,7 +269,9 @@ pub async fn units(cluster: &Cluster, args: &ListArgs, out: &mut impl Write) -> 
                 .collect(),
         );
     }
-    if !args.json {
+    if args.json {
+        out.flush()?;
+    } else {
         emit(out, args, &cols, rows)?;
     }
     Ok(())
@@ -225,7 +297,7 @@ pub async fn machines(cluster: &Cluster, args: &ListArgs, out: &mut impl Write) 
     let mut rows = Vec::new();
     for (id, m) in &snap.machines {
         if args.json {
-            write_record(out, &MachineRow { machine: id, ip: &m.ip, metadata: &m.metadata })?;
+            json_line(out, &MachineRow { machine: id, ip: &m.ip, metadata: &m.metadata })?;
             continue;
         }
         rows.push(
@@ -238,7 +310,9 @@ pub async fn machines(cluster: &Cluster, args: &ListArgs, out: &mut impl Write) 
                 .collect(),
         );
     }
-    if !args.json {
+    if args.json {
+        out.flush()?;
+    } else {
         emit(out, args, &cols, rows)?;
     }
     Ok(())
@@ -278,7 +352,7 @@ pub async fn announcements(
         let value = String::from_utf8_lossy(kv.value());
         let ttl = ttls.get(&kv.lease()).copied().flatten();
         if args.json {
-            write_record(out, &AnnouncementRow { key: &key, value: &value, ttl })?;
+            json_line(out, &AnnouncementRow { key: &key, value: &value, ttl })?;
             continue;
         }
         rows.push(
@@ -291,7 +365,9 @@ pub async fn announcements(
                 .collect(),
         );
     }
-    if !args.json {
+    if args.json {
+        out.flush()?;
+    } else {
         emit(out, args, &cols, rows)?;
     }
     Ok(())

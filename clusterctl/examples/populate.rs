@@ -1,0 +1,61 @@
+//! Fills an etcd with a large cluster for `bench/clusterctl.sh`: MACHINES
+//! machine records and UNITS launched units (instances of two templates, as
+//! `clusterctl start` would store them), written in transactions of 128
+//! operations, several in flight. Not a tool: a benchmark fixture.
+//!
+//! Usage: populate ENDPOINT PREFIX UNITS MACHINES
+
+use std::collections::BTreeMap;
+
+use clusterctl::cluster::Cluster;
+use clusterctl::units;
+use etcd_client::{Client, TxnOp};
+use fleetkit_core::etcd::Keys;
+use fleetkit_core::records::MachineRecord;
+
+const WEB: &str = "[Unit]\nDescription=web %i\n\n[Service]\nExecStart=/usr/bin/dockrun --name web%i -p 8080 example/web\n\n[X-Fleet]\nMachineMetadata=role=web\n";
+const WORKER: &str =
+    "[Unit]\nDescription=worker %i\n\n[Service]\nExecStart=/usr/bin/dockrun --name worker%i example/worker\n";
+
+fn main() -> Result<(), String> {
+    let args: Vec<String> = std::env::args().collect();
+    let [_, endpoint, prefix, units, machines] = args.as_slice() else {
+        return Err("usage: populate ENDPOINT PREFIX UNITS MACHINES".into());
+    };
+    let units: usize = units.parse().map_err(|e| format!("UNITS: {e}"))?;
+    let machines: usize = machines.parse().map_err(|e| format!("MACHINES: {e}"))?;
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+    rt.block_on(async {
+        let client = Client::connect([endpoint.as_str()], None).await.map_err(|e| e.to_string())?;
+        let cluster = Cluster { client, keys: Keys::new(prefix) };
+        let mut ops = Vec::with_capacity(machines + 2 * units);
+        for m in 0..machines {
+            let id = format!("{m:08x}{:024x}", m * 7919);
+            let mut metadata = BTreeMap::new();
+            metadata.insert("role".to_string(), if m % 2 == 0 { "web" } else { "worker" }.to_string());
+            let rec = MachineRecord {
+                id: id.clone(),
+                ip: format!("10.{}.{}.{}", m >> 16, (m >> 8) & 255, m & 255),
+                metadata,
+            };
+            ops.push(TxnOp::put(
+                cluster.keys.machine(&id),
+                serde_json::to_string(&rec).map_err(|e| e.to_string())?,
+                None,
+            ));
+        }
+        for i in 0..units {
+            let (template, text) =
+                if i % 2 == 0 { ("web@.service", WEB) } else { ("worker@.service", WORKER) };
+            let rec = units::expand(template, text, Some(&i.to_string()))?;
+            ops.push(TxnOp::put(cluster.keys.desired(&rec.name), "launched", None));
+            ops.push(TxnOp::put(
+                cluster.keys.unit(&rec.name),
+                serde_json::to_string(&rec).map_err(|e| e.to_string())?,
+                None,
+            ));
+        }
+        cluster.write(ops, &[]).await?;
+        Ok(())
+    })
+}
