@@ -174,7 +174,7 @@ impl Specifiers {
 fn line_safe(value: &str) -> bool {
     let blank = |c: char| matches!(c, ' ' | '\t' | '\n' | '\r');
     let trailing_backslashes = value.bytes().rev().take_while(|&b| b == b'\\').count();
-    !value.contains(['\n', '\r', '\0'])
+    !value.bytes().any(|b| matches!(b, b'\n' | b'\r' | 0))
         && !value.starts_with(blank)
         && !value.ends_with(blank)
         && trailing_backslashes % 2 == 0

@@ -195,15 +195,9 @@ pub fn push_entry(out: &mut String, key: &str, value: &str) {
 /// True when `line` ends in an odd number of backslashes, counted as systemd
 /// does (each backslash escapes the next byte).
 fn ends_escaped(line: &[u8]) -> bool {
-    let mut escaped = false;
-    for &b in line {
-        if escaped {
-            escaped = false;
-        } else if b == b'\\' {
-            escaped = true;
-        }
-    }
-    escaped
+    // Whatever came before, the byte ahead of the final run of backslashes
+    // leaves the scan unescaped, so only that run's length matters.
+    line.iter().rev().take_while(|&&b| b == b'\\').count() % 2 == 1
 }
 
 /// Splits like systemd's `read_line()`: a line ends at EOF or at a run of
