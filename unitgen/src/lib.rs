@@ -45,8 +45,8 @@ EXAMPLES
   A unit read from stdin needs its name:
       generate-unit | unitgen --name web@.service -i 1..2 -
 
-  Straight into the cluster:
-      unitgen -i 1..3 node-etcd@.service | clusterctl submit -
+  Where would they run? (place reads unit records on stdin):
+      unitgen -i 1..3 node-etcd@.service | place --machines machines.json
 
 OUTPUT
   One JSON object per line and unit (--format json, the default):
