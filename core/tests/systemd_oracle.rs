@@ -446,3 +446,23 @@ fn recorded_escapes_are_what_systemd_escape_says_now() {
         "systemd-escape's answers changed: re-record with FLEETKIT_RECORD=1"
     );
 }
+
+/// The letters and digits systemd 252 knows after `%` are exactly fleetkit's
+/// name specifiers plus `HOST_SPECIFIERS` (the constant is the record).
+#[test]
+fn known_specifier_letters_are_systemds() {
+    use fleetkit_core::specifier::{HOST_SPECIFIERS, NAME_SPECIFIERS};
+    if !have_systemd_analyze() {
+        eprintln!("systemd-analyze not installed: HOST_SPECIFIERS not re-checked");
+        return;
+    }
+    let tmp = TempDir::new("letters");
+    let letters: Vec<char> = ('a'..='z').chain('A'..='Z').chain('0'..='9').collect();
+    let exprs: Vec<String> = letters.iter().map(|c| format!("%{c}")).collect();
+    let answers = ask_systemd(&tmp.0, "my-app@inst.service", &exprs);
+    for (c, answer) in letters.iter().zip(answers) {
+        let systemd_knows = answer != "!error";
+        let fleetkit_knows = HOST_SPECIFIERS.contains(*c) || NAME_SPECIFIERS.contains(*c);
+        assert_eq!(systemd_knows, fleetkit_knows, "%{c}: systemd says {answer:?}");
+    }
+}
