@@ -19,7 +19,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
 cargo build --release -q -p place
-bench_bin=$(cargo bench -q -p place --bench placebench --no-run 2>&1 | grep -o 'target/release/deps/placebench-[0-9a-f]*' | head -n1)
+bench_bin=$(cargo bench -p place --bench placebench --no-run 2>&1 | grep -o 'target/release/deps/placebench-[0-9a-f]*' | head -n1)
 if [[ -z "$bench_bin" ]]; then
     echo "bench/place.sh: could not find the placebench binary" >&2
     exit 2
@@ -45,6 +45,8 @@ for size in "100 1000" "10000 100000" "10000 1000000"; do
     lib_secs=$(field secs "$lib_line")
     lib_kib=$(cat "$dir/libtime")
     unplaced=$(field unplaced "$lib_line")
+    /usr/bin/time -f '%M' -o "$dir/readtime" "$bench_bin" read "$dir" >/dev/null
+    input_kib=$(cat "$dir/readtime")
 
     # Re-placing one lost machine's units, given current placements.
     lost_line=$("$bench_bin" lost "$dir")
@@ -58,17 +60,18 @@ for size in "100 1000" "10000 100000" "10000 1000000"; do
         || echo "extrapolated from $(field done "$ref_line")/$(field total "$ref_line") units in ${FLEET_LIMIT}s")
     ratio=$(awk -v r="$ref_est" -v l="$lib_secs" 'BEGIN { printf "%.0f", r / l }')
 
-    rows+=("$(printf '%-14s %9.3f %9.0f %9.3f %9.0f %9d %9.2f %9.3f %12.1f %8sx  %s' \
-        "$m/$n" "$proc_secs" "$((proc_kib / 1024))" "$lib_secs" "$((lib_kib / 1024))" "$unplaced" \
+    rows+=("$(printf '%-14s %9.3f %9.0f %9.3f %9.0f %9.0f %9d %9.2f %9.3f %12.1f %8sx  %s' \
+        "$m/$n" "$proc_secs" "$((proc_kib / 1024))" "$lib_secs" "$((lib_kib / 1024))" "$((input_kib / 1024))" "$unplaced" \
         "$(awk -v s="$lost_secs" 'BEGIN { printf "%.2f", s * 1000 }')" "$full_secs" "$ref_est" "$ratio" "$ref_note")")
     rm -rf "$dir"
 done
 
-printf '%-14s %9s %9s %9s %9s %9s %9s %9s %12s %9s  %s\n' \
-    machines/units proc_s proc_MiB plan_s plan_MiB unplaced lost_ms replan_s fleet_s speedup fleet
+printf '%-14s %9s %9s %9s %9s %9s %9s %9s %9s %12s %9s  %s\n' \
+    machines/units proc_s proc_MiB plan_s plan_MiB input_MiB unplaced lost_ms replan_s fleet_s speedup fleet
 for r in "${rows[@]}"; do echo "$r"; done
 echo
 echo "proc_s/proc_MiB: whole \`place\` process (JSON in, plan, JSON out), wall time and peak RSS (goal at 10000/100000: < 1 s)"
-echo "plan_s/plan_MiB: place::Cluster::new alone, and the peak RSS of that process incl. parsed input (goal at 10000/1000000: < 2 s, < 1024 MiB)"
+echo "plan_s/plan_MiB: place::Cluster::new plus its output list, and the peak RSS of that process incl. parsed input (goal at 10000/1000000: < 2 s, < 1024 MiB)"
+echo "input_MiB: peak RSS of a process that only reads the same records (the input's share of plan_MiB)"
 echo "lost_ms: worst of 5 machine losses re-placed in memory with Cluster::remove_machine (goal < 10 ms); replan_s: the same loss planned from scratch with --current"
 echo "fleet_s: fleet's least-loaded scan on the same units; speedup = fleet_s / plan_s (goal >= 100x at 10000 machines)"

@@ -5,6 +5,7 @@
 //! Subcommands (cargo bench appends `--bench`, which is ignored):
 //!   gen MACHINES UNITS DIR   write DIR/machines.json and DIR/units.json
 //!   lib DIR                  time place::Cluster::new (placement only)
+//!   read DIR                 only read the input (its peak RSS is the input's share)
 //!   lost DIR                 time re-placing one lost machine's units
 //!   ref DIR LIMIT_SECS       fleet's algorithm, stopped after LIMIT_SECS
 //! Each prints one `key=value ...` line for the script to read.
@@ -27,6 +28,10 @@ fn main() {
             generate(m.parse().expect("MACHINES"), n.parse().expect("UNITS"), Path::new(dir));
         }
         ["lib", dir] => lib(Path::new(dir)),
+        ["read", dir] => {
+            let (units, machines) = load(Path::new(dir));
+            println!("units={} machines={}", units.len(), machines.len());
+        }
         ["lost", dir] => lost(Path::new(dir)),
         ["ref", dir, limit] => reference(Path::new(dir), limit.parse().expect("LIMIT_SECS")),
         _ => {

@@ -75,10 +75,17 @@ pub struct Patterns {
     ids: FxMap<String, u32>,
     /// Literal patterns by their text.
     literal: FxMap<String, Vec<u32>>,
-    /// Other patterns by their literal prefix.
-    by_prefix: FxMap<String, Vec<u32>>,
-    /// The distinct prefix lengths in `by_prefix`, ascending.
-    prefix_lens: Vec<usize>,
+    /// Other patterns in a byte trie of their literal prefixes: a name
+    /// walks it once, meeting exactly the patterns whose prefix it has.
+    trie: Vec<TrieNode>,
+}
+
+#[derive(Debug, Default)]
+struct TrieNode {
+    /// (byte, child node), sorted by byte.
+    children: Vec<(u8, u32)>,
+    /// Patterns whose literal prefix ends here.
+    patterns: Vec<u32>,
 }
 
 impl Patterns {
@@ -92,11 +99,23 @@ impl Patterns {
         if g.is_literal() {
             self.literal.entry(glob.to_owned()).or_default().push(id);
         } else {
-            let prefix = g.literal_prefix().to_owned();
-            if let Err(i) = self.prefix_lens.binary_search(&prefix.len()) {
-                self.prefix_lens.insert(i, prefix.len());
+            if self.trie.is_empty() {
+                self.trie.push(TrieNode::default());
             }
-            self.by_prefix.entry(prefix).or_default().push(id);
+            let mut node = 0usize;
+            for &b in g.literal_prefix().as_bytes() {
+                let children = &self.trie[node].children;
+                node = match children.binary_search_by_key(&b, |&(c, _)| c) {
+                    Ok(i) => children[i].1 as usize,
+                    Err(i) => {
+                        let child = self.trie.len();
+                        self.trie[node].children.insert(i, (b, u32::try_from(child).unwrap_or(u32::MAX)));
+                        self.trie.push(TrieNode::default());
+                        child
+                    }
+                };
+            }
+            self.trie[node].patterns.push(id);
         }
         self.ids.insert(glob.to_owned(), id);
         self.globs.push(g);
@@ -117,15 +136,17 @@ impl Patterns {
         if let Some(ids) = self.literal.get(name) {
             out.extend_from_slice(ids);
         }
-        for &len in &self.prefix_lens {
-            if len > name.len() {
-                break;
-            }
-            if !name.is_char_boundary(len) {
-                continue;
-            }
-            if let Some(ids) = self.by_prefix.get(&name[..len]) {
-                out.extend(ids.iter().copied().filter(|&id| self.globs[id as usize].matches(name)));
+        let Some(mut node) = self.trie.first() else {
+            out.sort_unstable();
+            return;
+        };
+        let mut bytes = name.as_bytes().iter();
+        loop {
+            out.extend(node.patterns.iter().copied().filter(|&id| self.globs[id as usize].matches(name)));
+            let Some(&b) = bytes.next() else { break };
+            match node.children.binary_search_by_key(&b, |&(c, _)| c) {
+                Ok(i) => node = &self.trie[node.children[i].1 as usize],
+                Err(_) => break,
             }
         }
         out.sort_unstable();
