@@ -60,7 +60,7 @@ for size in "100 1000" "10000 100000" "10000 1000000"; do
         || echo "extrapolated from $(field done "$ref_line")/$(field total "$ref_line") units in ${FLEET_LIMIT}s")
     ratio=$(awk -v r="$ref_est" -v l="$lib_secs" 'BEGIN { printf "%.0f", r / l }')
 
-    rows+=("$(printf '%-14s %9.3f %9.0f %9.3f %9.0f %9.0f %9d %9.2f %9.3f %12.1f %8sx  %s' \
+    rows+=("$(printf '%-14s %9.3f %9.0f %9.3f %9.0f %9.0f %9d %9.2f %9.3f %12.3f %8sx  %s' \
         "$m/$n" "$proc_secs" "$((proc_kib / 1024))" "$lib_secs" "$((lib_kib / 1024))" "$((input_kib / 1024))" "$unplaced" \
         "$(awk -v s="$lost_secs" 'BEGIN { printf "%.2f", s * 1000 }')" "$full_secs" "$ref_est" "$ratio" "$ref_note")")
     rm -rf "$dir"

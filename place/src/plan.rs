@@ -140,6 +140,8 @@ struct Planner<'a> {
     evictions: usize,
     dead: Vec<bool>,
     alive: usize,
+    /// Units with `MachineID=`, whose target can change when machines go.
+    pinned: Vec<u32>,
 }
 
 /// Computes where every unit runs. See the module documentation for the
@@ -231,7 +233,8 @@ impl<'a> Cluster<'a> {
             }
         }
         // A MachineID= prefix may have become unique.
-        for u in 0..idx(p.units.len()) {
+        for i in 0..p.pinned.len() {
+            let u = p.pinned[i];
             let Some(id) = &p.recs[u as usize].constraints.machine_id else { continue };
             let target = resolve_machine_id(id, &p.machines, &p.dead);
             p.units[u as usize].target = target;
@@ -409,6 +412,7 @@ impl<'a> Planner<'a> {
                 machine_classes[r as usize].push(idx(ci));
             }
         }
+        let pinned = (0..idx(n)).filter(|&u| recs[u as usize].constraints.machine_id.is_some()).collect();
         Ok(Planner {
             recs,
             machines,
@@ -431,6 +435,7 @@ impl<'a> Planner<'a> {
             evictions: 0,
             dead: vec![false; m],
             alive: m,
+            pinned,
         })
     }
 
