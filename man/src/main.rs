@@ -13,7 +13,8 @@ use std::process::ExitCode;
 
 fn pages() -> std::io::Result<BTreeMap<String, Vec<u8>>> {
     let mut out = BTreeMap::new();
-    for cmd in [unitgen::command(), place::command(), dockrun::command(), announce::command(), clusterctl::command()]
+    for cmd in
+        [unitgen::command(), place::command(), dockrun::command(), announce::command(), clusterctl::command()]
     {
         let mut cmd = cmd.disable_help_subcommand(true);
         cmd.build();
@@ -85,14 +86,20 @@ fn run(dir: &Path, check: bool) -> std::io::Result<bool> {
         let mut fresh = true;
         for (name, page) in &pages {
             if std::fs::read(dir.join(name)).ok().as_ref() != Some(page) {
-                eprintln!("fleetkit-man: {} is stale or missing: run `make man` and commit it", dir.join(name).display());
+                eprintln!(
+                    "fleetkit-man: {} is stale or missing: run `make man` and commit it",
+                    dir.join(name).display()
+                );
                 fresh = false;
             }
         }
         for entry in std::fs::read_dir(dir)? {
             let name = entry?.file_name().to_string_lossy().into_owned();
             if name.ends_with(".1") && !pages.contains_key(&name) {
-                eprintln!("fleetkit-man: {} belongs to no tool: run `make man` and remove it", dir.join(&name).display());
+                eprintln!(
+                    "fleetkit-man: {} belongs to no tool: run `make man` and remove it",
+                    dir.join(&name).display()
+                );
                 fresh = false;
             }
         }
