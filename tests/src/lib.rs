@@ -7,6 +7,7 @@
 //! test starts is owned by a guard value and torn down on drop, so a failing
 //! test leaves nothing behind.
 
+pub mod bin;
 pub mod docker;
 pub mod etcd;
 pub mod notify;
