@@ -20,7 +20,7 @@ use fleetkit_core::expand::Source;
 use fleetkit_core::{Exit, ToolError};
 
 use crate::instances::Instances;
-use crate::output::Sink;
+use crate::output::{Sink, Stdout};
 
 const EXAMPLES: &str = "\
 EXAMPLES
@@ -190,25 +190,31 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<Exit, ToolError> 
         )));
     }
 
-    let stdout = io::stdout();
     let mut sink = match (&cli.output, cli.format) {
         (Some(dir), _) => {
             std::fs::create_dir_all(dir).map_err(|e| ToolError::io(&dir.display().to_string(), &e))?;
             Sink::Dir { dir: dir.clone(), force: cli.force }
         }
-        (None, Format::Json) => Sink::Json(io::BufWriter::new(stdout.lock())),
-        (None, Format::Unit) => Sink::Unit(io::BufWriter::new(stdout.lock())),
+        (None, Format::Json) => Sink::Json(Stdout::new()),
+        (None, Format::Unit) => Sink::Unit(Stdout::new()),
     };
-    for input in &inputs {
+    let exit = emit_all(&mut sink, &inputs, &instances)?;
+    sink.finish()?;
+    Ok(exit)
+}
+
+/// Emits every unit of every input, stopping at the first that has errors.
+fn emit_all(sink: &mut Sink<Stdout>, inputs: &[Input], instances: &Instances) -> Result<Exit, ToolError> {
+    for input in inputs {
         if input.source.is_template() {
             let mut first = true;
             for instance in instances.iter() {
-                if !emit(&mut sink, input, Some(&instance), first)? {
+                if !emit(sink, input, Some(&instance), first)? {
                     return Ok(Exit::USAGE);
                 }
                 first = false;
             }
-        } else if !emit(&mut sink, input, None, true)? {
+        } else if !emit(sink, input, None, true)? {
             return Ok(Exit::USAGE);
         }
     }
@@ -217,21 +223,25 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<Exit, ToolError> 
 
 /// Expands one unit and emits it; prints its warnings only the first time
 /// for a file (they repeat for every instance). False when it had errors.
-fn emit<W: Write>(
-    sink: &mut Sink<W>,
+/// Records already buffered are written before any diagnostic, so stdout
+/// and stderr sent to one file keep their order.
+fn emit(
+    sink: &mut Sink<Stdout>,
     input: &Input,
     instance: Option<&str>,
     warn: bool,
 ) -> Result<bool, ToolError> {
     match input.source.instantiate(instance) {
         Ok((record, warnings)) => {
-            if warn {
+            if warn && !warnings.is_empty() {
+                sink.finish()?;
                 report(&input.shown, &warnings);
             }
             sink.emit(&record)?;
             Ok(true)
         }
         Err(diags) => {
+            sink.finish()?;
             report(&input.shown, &diags);
             Ok(false)
         }
