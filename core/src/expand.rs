@@ -15,7 +15,7 @@ use crate::diag::{has_errors, Diagnostic};
 use crate::name::{Kind, UnitName};
 use crate::records::UnitRecord;
 use crate::specifier::{self, Specifiers};
-use crate::unit::{push_entry, push_header, UnitFile};
+use crate::unit::{ends_escaped, push_entry, push_header, UnitFile};
 
 /// A parsed unit file ready to be expanded, possibly many times.
 #[derive(Debug, Clone)]
@@ -27,6 +27,10 @@ pub struct Source {
     text_len: usize,
     /// Warnings about the file itself (ignored lines, `KillMode=none`).
     warnings: Vec<Diagnostic>,
+    /// The `[X-Fleet]` rules and their diagnostics when no value there
+    /// holds a `%`: then they are the same for every instance, and reading
+    /// them once saves most of the per-instance work besides the text.
+    fixed_fleet: Option<(Constraints, Vec<Diagnostic>)>,
 }
 
 impl Source {
@@ -75,7 +79,11 @@ impl Source {
         match (kind, unit) {
             (Some(kind), Some(unit)) if !has_errors(&diags) => {
                 let text_len = unit.to_text().len();
-                Ok(Source { name: name.to_owned(), kind, unit, text_len, warnings: diags })
+                let fleet = || unit.sections.iter().filter(|s| s.name == "X-Fleet");
+                let fixed_fleet = fleet()
+                    .all(|s| s.entries.iter().all(|e| !e.value.contains('%')))
+                    .then(|| Constraints::from_unit(&UnitFile { sections: fleet().cloned().collect() }));
+                Ok(Source { name: name.to_owned(), kind, unit, text_len, warnings: diags, fixed_fleet })
             }
             _ => {
                 sort(&mut diags);
@@ -139,20 +147,32 @@ impl Source {
         let mut fleet_unit = UnitFile { sections: Vec::new() };
         for (i, section) in self.unit.sections.iter().enumerate() {
             push_header(&mut text, &section.name, i == 0);
-            let mut fleet_section = (section.name == "X-Fleet").then(|| section.clone());
+            let mut fleet_section =
+                (self.fixed_fleet.is_none() && section.name == "X-Fleet").then(|| section.clone());
             for (k, entry) in section.entries.iter().enumerate() {
-                if !entry.value.contains('%') {
+                if !entry.value.as_bytes().contains(&b'%') {
                     push_entry(&mut text, &entry.key, &entry.value);
                     continue;
                 }
-                match specs.rewrite(&entry.value) {
-                    Ok(v) => {
+                // As push_entry, with the value rewritten in place.
+                let start = text.len();
+                text.push_str(&entry.key);
+                text.push('=');
+                let value_start = text.len();
+                match specs.rewrite_into(&entry.value, &mut text) {
+                    Ok(()) => {
                         if let Some(fs) = &mut fleet_section {
                             fs.entries[k].value = specs.resolve(&entry.value).unwrap_or_default();
                         }
-                        push_entry(&mut text, &entry.key, &v);
+                        if ends_escaped(&text.as_bytes()[value_start..]) {
+                            text.push(' ');
+                        }
+                        text.push('\n');
                     }
-                    Err(e) => errors.push(Diagnostic::error(entry.line, format!("{}= {e}", entry.key))),
+                    Err(e) => {
+                        text.truncate(start);
+                        errors.push(Diagnostic::error(entry.line, format!("{}= {e}", entry.key)));
+                    }
                 }
             }
             fleet_unit.sections.extend(fleet_section);
@@ -161,7 +181,10 @@ impl Source {
             return Err(errors);
         }
         let hash = hex_sha256(text.as_bytes());
-        let (constraints, mut diags) = Constraints::from_unit(&fleet_unit);
+        let (constraints, mut diags) = match &self.fixed_fleet {
+            Some((constraints, diags)) => (constraints.clone(), diags.clone()),
+            None => Constraints::from_unit(&fleet_unit),
+        };
         if has_errors(&diags) {
             sort(&mut diags);
             return Err(diags);

@@ -15,6 +15,7 @@
 //! written `%%`. systemd resolving the rewritten value under the same unit name
 //! gives exactly what it gives for the original.
 
+use std::cell::OnceCell;
 use std::fmt;
 
 use crate::name::{self, UnitName};
@@ -54,58 +55,55 @@ impl fmt::Display for SpecifierError {
 
 impl std::error::Error for SpecifierError {}
 
-/// The name-derived specifier values of one unit, computed once.
+/// The name-derived specifier values of one unit.
+///
+/// `%n %N %p %i %j` are parts of the name, so they are borrowed from it;
+/// `%P %I %J %f` need unescaping, which can fail, so each is computed the
+/// first time it is used (most units use only `%i`, and unitgen makes one
+/// `Specifiers` per instance).
 #[derive(Debug, Clone)]
-pub struct Specifiers {
-    /// `%n %N %p %P %i %I %j %J` in that order; `%f` separately since it
-    /// may fail only when used.
-    values: [Result<String, SpecifierError>; 8],
-    f: Result<String, SpecifierError>,
+pub struct Specifiers<'a> {
+    /// `%n %N %p %i %j`.
+    parts: [&'a str; 5],
+    /// `%f` unescapes the instance when there is one, else the prefix.
+    f_source: &'a str,
+    /// `%P %I %J %f`, once used.
+    unescaped: [OnceCell<Result<String, SpecifierError>>; 4],
 }
 
-const ORDER: &str = "nNpPiIjJ";
-
-impl Specifiers {
+impl<'a> Specifiers<'a> {
     /// The values for the unit called `name` (a template has instance "").
     #[must_use]
-    pub fn new(name: &UnitName<'_>) -> Self {
+    pub fn new(name: &UnitName<'a>) -> Self {
         let full = name.full;
         let n_stem = &full[..full.len() - name.suffix.len() - 1];
         let instance = name.instance.unwrap_or("");
         let prefix = name.prefix;
         let j = prefix.rfind('-').map_or(prefix, |d| &prefix[d + 1..]);
-        let unesc = |c: char, s: &str| -> Result<String, SpecifierError> {
-            let bytes = name::unescape(s).map_err(|e| SpecifierError::Failed(c, e))?;
-            String::from_utf8(bytes).map_err(|_| SpecifierError::NotUtf8(c))
-        };
-        let f = if name.instance.is_some_and(|i| !i.is_empty()) {
-            name::path_unescape(instance)
-        } else {
-            name::path_unescape(prefix)
-        };
-        let f = f
-            .map_err(|e| SpecifierError::Failed('f', e))
-            .and_then(|b| String::from_utf8(b).map_err(|_| SpecifierError::NotUtf8('f')));
-        Specifiers {
-            values: [
-                Ok(full.to_owned()),
-                Ok(n_stem.to_owned()),
-                Ok(prefix.to_owned()),
-                unesc('P', prefix),
-                Ok(instance.to_owned()),
-                unesc('I', instance),
-                Ok(j.to_owned()),
-                unesc('J', j),
-            ],
-            f,
-        }
+        let f_source = if name.instance.is_some_and(|i| !i.is_empty()) { instance } else { prefix };
+        Specifiers { parts: [full, n_stem, prefix, instance, j], f_source, unescaped: Default::default() }
     }
 
-    fn lookup(&self, c: char) -> Option<&Result<String, SpecifierError>> {
-        if c == 'f' {
-            return Some(&self.f);
-        }
-        ORDER.find(c).map(|i| &self.values[i])
+    /// The value of `%c` for a name specifier letter, `None` for any other.
+    fn lookup(&self, c: u8) -> Option<Result<&str, &SpecifierError>> {
+        let (slot, source, c) = match c {
+            b'n' => return Some(Ok(self.parts[0])),
+            b'N' => return Some(Ok(self.parts[1])),
+            b'p' => return Some(Ok(self.parts[2])),
+            b'i' => return Some(Ok(self.parts[3])),
+            b'j' => return Some(Ok(self.parts[4])),
+            b'P' => (0, self.parts[2], 'P'),
+            b'I' => (1, self.parts[3], 'I'),
+            b'J' => (2, self.parts[4], 'J'),
+            b'f' => (3, self.f_source, 'f'),
+            _ => return None,
+        };
+        let value = self.unescaped[slot].get_or_init(|| {
+            let bytes = if c == 'f' { name::path_unescape(source) } else { name::unescape(source) };
+            let bytes = bytes.map_err(|e| SpecifierError::Failed(c, e))?;
+            String::from_utf8(bytes).map_err(|_| SpecifierError::NotUtf8(c))
+        });
+        Some(value.as_ref().map(String::as_str))
     }
 
     /// The value as systemd would resolve it, host specifiers kept as written.
@@ -113,7 +111,9 @@ impl Specifiers {
     /// # Errors
     /// An unknown specifier, or one systemd cannot compute for this name.
     pub fn resolve(&self, value: &str) -> Result<String, SpecifierError> {
-        self.expand(value, false)
+        let mut out = String::with_capacity(value.len() + 32);
+        self.expand_into(value, false, &mut out)?;
+        Ok(out)
     }
 
     /// The value for a unit file systemd will read again: name specifiers
@@ -126,21 +126,37 @@ impl Specifiers {
     /// # Errors
     /// As [`Specifiers::resolve`].
     pub fn rewrite(&self, value: &str) -> Result<String, SpecifierError> {
-        let out = self.expand(value, true)?;
-        Ok(if line_safe(&out) { out } else { value.to_owned() })
+        let mut out = String::with_capacity(value.len() + 32);
+        self.rewrite_into(value, &mut out)?;
+        Ok(out)
     }
 
-    fn expand(&self, value: &str, for_file: bool) -> Result<String, SpecifierError> {
+    /// [`Specifiers::rewrite`], appended to `out` (the unit text being
+    /// built) without a string of its own. On error, `out` holds part of
+    /// the value.
+    ///
+    /// # Errors
+    /// As [`Specifiers::resolve`].
+    pub fn rewrite_into(&self, value: &str, out: &mut String) -> Result<(), SpecifierError> {
+        let start = out.len();
+        self.expand_into(value, true, out)?;
+        if !line_safe(&out[start..]) {
+            out.truncate(start);
+            out.push_str(value);
+        }
+        Ok(())
+    }
+
+    fn expand_into(&self, value: &str, for_file: bool, out: &mut String) -> Result<(), SpecifierError> {
         let bytes = value.as_bytes();
-        let mut out = String::with_capacity(value.len() + 32);
         let mut rest = 0;
-        while let Some(off) = value[rest..].find('%') {
+        while let Some(off) = bytes[rest..].iter().position(|&b| b == b'%') {
             let at = rest + off;
             out.push_str(&value[rest..at]);
             let Some(&s) = bytes.get(at + 1) else {
                 // A stray '%' at the end stays (and stays stray for systemd).
                 out.push('%');
-                return Ok(out);
+                return Ok(());
             };
             if !s.is_ascii() {
                 // '%' before a non-ASCII character: both kept as written.
@@ -148,26 +164,25 @@ impl Specifiers {
                 rest = at + 1;
                 continue;
             }
-            let s = char::from(s);
-            if s == '%' {
+            if s == b'%' {
                 out.push_str(if for_file { "%%" } else { "%" });
             } else if let Some(v) = self.lookup(s) {
-                let v = v.as_ref().map_err(Clone::clone)?;
+                let v = v.map_err(Clone::clone)?;
                 if for_file && v.contains('%') {
                     out.push_str(&v.replace('%', "%%"));
                 } else {
                     out.push_str(v);
                 }
-            } else if s.is_ascii_alphanumeric() && !HOST_SPECIFIERS.contains(s) {
-                return Err(SpecifierError::Unknown(s));
+            } else if s.is_ascii_alphanumeric() && !HOST_SPECIFIERS.as_bytes().contains(&s) {
+                return Err(SpecifierError::Unknown(char::from(s)));
             } else {
                 out.push('%');
-                out.push(s);
+                out.push(char::from(s));
             }
             rest = at + 2;
         }
         out.push_str(&value[rest..]);
-        Ok(out)
+        Ok(())
     }
 }
 
@@ -208,7 +223,7 @@ pub fn check(value: &str) -> Result<(), SpecifierError> {
 mod tests {
     use super::*;
 
-    fn specs(name: &str) -> Specifiers {
+    fn specs(name: &str) -> Specifiers<'_> {
         Specifiers::new(&UnitName::parse(name).unwrap())
     }
 

@@ -194,7 +194,7 @@ pub fn push_entry(out: &mut String, key: &str, value: &str) {
 
 /// True when `line` ends in an odd number of backslashes, counted as systemd
 /// does (each backslash escapes the next byte).
-fn ends_escaped(line: &[u8]) -> bool {
+pub(crate) fn ends_escaped(line: &[u8]) -> bool {
     // Whatever came before, the byte ahead of the final run of backslashes
     // leaves the scan unescaped, so only that run's length matters.
     line.iter().rev().take_while(|&&b| b == b'\\').count() % 2 == 1
