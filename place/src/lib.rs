@@ -10,6 +10,7 @@
 
 mod index;
 mod plan;
+mod read;
 mod table;
 
 use std::ffi::OsString;
@@ -22,6 +23,7 @@ use fleetkit_core::records::{read_records, MachineRecord, Placement, UnitRecord}
 use fleetkit_core::{Exit, ToolError};
 
 pub use plan::{plan, Cluster, PlaceError};
+pub use read::read_units;
 
 const AFTER_LONG_HELP: &str = "\
 INPUT
@@ -115,8 +117,12 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<Exit, ToolError> 
         None => Vec::new(),
     };
     let units: Vec<UnitRecord> = match cli.units.as_deref() {
-        Some(path) if path != Path::new("-") => read_file(path)?,
-        _ => read_records(io::stdin().lock(), "stdin").map_err(ToolError::usage)?,
+        Some(path) if path != Path::new("-") => {
+            let name = path.display().to_string();
+            let file = File::open(path).map_err(|e| ToolError::usage(format!("{name}: {e}")))?;
+            read_units(BufReader::with_capacity(1 << 16, file), &name).map_err(ToolError::usage)?
+        }
+        _ => read_units(io::stdin().lock(), "stdin").map_err(ToolError::usage)?,
     };
     let placements = plan(&units, &machines, &current).map_err(|e| ToolError::usage(e.to_string()))?;
     let stdout = io::stdout();
