@@ -20,7 +20,7 @@ use fleetkit_core::expand::Source;
 use fleetkit_core::{Exit, ToolError};
 
 use crate::instances::Instances;
-use crate::output::{Sink, Stdout};
+use crate::output::{JsonLines, Sink, Stdout};
 
 const EXAMPLES: &str = "\
 EXAMPLES
@@ -195,7 +195,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<Exit, ToolError> 
             std::fs::create_dir_all(dir).map_err(|e| ToolError::io(&dir.display().to_string(), &e))?;
             Sink::Dir { dir: dir.clone(), force: cli.force }
         }
-        (None, Format::Json) => Sink::Json(Stdout::new()),
+        (None, Format::Json) => Sink::Json(Stdout::new(), JsonLines::default()),
         (None, Format::Unit) => Sink::Unit(Stdout::new()),
     };
     let exit = emit_all(&mut sink, &inputs, &instances)?;
