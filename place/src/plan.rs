@@ -274,8 +274,11 @@ impl<'a> Planner<'a> {
         if machines.first().is_some_and(|m| m.id.is_empty()) {
             return Err(PlaceError::new("a machine record has an empty id"));
         }
-        let mut recs: Vec<&UnitRecord> = units.iter().collect();
-        recs.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+        // Sorted by name through an 8-byte prefix key kept beside each
+        // record: most comparisons end there, without following pointers.
+        let mut keyed: Vec<(u64, &UnitRecord)> = units.iter().map(|u| (name_key(&u.name), u)).collect();
+        keyed.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.name.cmp(&b.1.name)));
+        let recs: Vec<&UnitRecord> = keyed.iter().map(|k| k.1).collect();
         for w in recs.windows(2) {
             if w[0].name == w[1].name {
                 return Err(PlaceError::new(format!(
@@ -303,18 +306,27 @@ impl<'a> Planner<'a> {
         let n = recs.len();
         let m = machines.len();
         // Units are sorted by name: a binary search finds a peer.
-        let by_name = |name: &str| recs.binary_search_by(|r| r.name.as_str().cmp(name)).ok().map(idx);
+        let by_name = |name: &str| {
+            let k = name_key(name);
+            keyed.binary_search_by(|(p, r)| p.cmp(&k).then_with(|| r.name.as_str().cmp(name))).ok().map(idx)
+        };
 
         let mut patterns = Patterns::default();
         let mut anti_all = Vec::with_capacity(n);
+        let mut last_glob: Option<(&str, u32)> = None;
         for r in &recs {
             let c = &r.constraints;
             let mut anti = Vec::with_capacity(c.conflicts.len() + c.replaces.len());
             for (key, globs) in [("Conflicts=", &c.conflicts), ("Replaces=", &c.replaces)] {
                 for g in globs {
-                    let id = patterns
-                        .intern(g)
-                        .map_err(|e| PlaceError::new(format!("{}: [X-Fleet] {key}{e}", r.name)))?;
+                    // Instances of one template come together with the same globs.
+                    let id = match last_glob {
+                        Some((last, id)) if last == g.as_str() => id,
+                        _ => patterns
+                            .intern(g)
+                            .map_err(|e| PlaceError::new(format!("{}: [X-Fleet] {key}{e}", r.name)))?,
+                    };
+                    last_glob = Some((g.as_str(), id));
                     anti.push(id);
                 }
             }
@@ -1013,6 +1025,15 @@ impl<'a> Planner<'a> {
         }
         out
     }
+}
+
+/// The first 8 bytes of `name`, zero-padded, as a big-endian number: it
+/// orders names as their bytes do, except that equal keys need a full look.
+fn name_key(name: &str) -> u64 {
+    let mut b = [0u8; 8];
+    let n = name.len().min(8);
+    b[..n].copy_from_slice(&name.as_bytes()[..n]);
+    u64::from_be_bytes(b)
 }
 
 fn idx(i: usize) -> u32 {
