@@ -35,14 +35,16 @@ for size in "100 1000" "10000 100000" "10000 1000000"; do
     dir="$work/$m-$n"
     "$bench_bin" gen "$m" "$n" "$dir" >/dev/null
 
-    # Whole place process (read JSON, plan, write JSON): wall seconds and peak RSS.
-    /usr/bin/time -f '%e %M' -o "$dir/time" "$place_bin" --machines "$dir/machines.json" "$dir/units.json" \
+    # Whole place process (read JSON, plan, write JSON): wall seconds, peak RSS, CPU seconds.
+    /usr/bin/time -f '%e %M %U %S' -o "$dir/time" "$place_bin" --machines "$dir/machines.json" "$dir/units.json" \
         >"$dir/out.json" || [[ $? == 1 ]]
-    read -r proc_secs proc_kib <"$dir/time"
+    read -r proc_secs proc_kib proc_user proc_sys <"$dir/time"
+    proc_cpu=$(awk -v u="$proc_user" -v s="$proc_sys" 'BEGIN { printf "%.2f", u + s }')
 
     # Placement alone, in process; peak RSS of that process too.
     lib_line=$(/usr/bin/time -f '%M' -o "$dir/libtime" "$bench_bin" lib "$dir")
     lib_secs=$(field secs "$lib_line")
+    lib_cpu=$(field cpu_secs "$lib_line")
     lib_kib=$(cat "$dir/libtime")
     unplaced=$(field unplaced "$lib_line")
     /usr/bin/time -f '%M' -o "$dir/readtime" "$bench_bin" read "$dir" >/dev/null
@@ -60,17 +62,18 @@ for size in "100 1000" "10000 100000" "10000 1000000"; do
         || echo "extrapolated from $(field done "$ref_line")/$(field total "$ref_line") units in ${FLEET_LIMIT}s")
     ratio=$(awk -v r="$ref_est" -v l="$lib_secs" 'BEGIN { printf "%.0f", r / l }')
 
-    rows+=("$(printf '%-14s %9.3f %9.0f %9.3f %9.0f %9.0f %9d %9.2f %9.3f %12.3f %8sx  %s' \
-        "$m/$n" "$proc_secs" "$((proc_kib / 1024))" "$lib_secs" "$((lib_kib / 1024))" "$((input_kib / 1024))" "$unplaced" \
+    rows+=("$(printf '%-14s %9.3f %9.2f %9.0f %9.3f %9.2f %9.0f %9.0f %9d %9.2f %9.3f %12.3f %8sx  %s' \
+        "$m/$n" "$proc_secs" "$proc_cpu" "$((proc_kib / 1024))" "$lib_secs" "$lib_cpu" "$((lib_kib / 1024))" "$((input_kib / 1024))" "$unplaced" \
         "$(awk -v s="$lost_secs" 'BEGIN { printf "%.2f", s * 1000 }')" "$full_secs" "$ref_est" "$ratio" "$ref_note")")
     rm -rf "$dir"
 done
 
-printf '%-14s %9s %9s %9s %9s %9s %9s %9s %9s %12s %9s  %s\n' \
-    machines/units proc_s proc_MiB plan_s plan_MiB input_MiB unplaced lost_ms replan_s fleet_s speedup fleet
+printf '%-14s %9s %9s %9s %9s %9s %9s %9s %9s %9s %9s %12s %9s  %s\n' \
+    machines/units proc_s proc_cpu proc_MiB plan_s plan_cpu plan_MiB input_MiB unplaced lost_ms replan_s fleet_s speedup fleet
 for r in "${rows[@]}"; do echo "$r"; done
 echo
 echo "proc_s/proc_MiB: whole \`place\` process (JSON in, plan, JSON out), wall time and peak RSS (goal at 10000/100000: < 1 s)"
+echo "proc_cpu/plan_cpu: user+system CPU seconds of the same runs (the machine may be shared: compare these too)"
 echo "plan_s/plan_MiB: place::Cluster::new plus its output list, and the peak RSS of that process incl. parsed input (goal at 10000/1000000: < 2 s, < 1024 MiB)"
 echo "input_MiB: peak RSS of a process that only reads the same records (the input's share of plan_MiB)"
 echo "lost_ms: worst of 5 machine losses re-placed in memory with Cluster::remove_machine (goal < 10 ms); replan_s: the same loss planned from scratch with --current"
