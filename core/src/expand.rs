@@ -14,7 +14,7 @@ use crate::constraints::Constraints;
 use crate::diag::{has_errors, Diagnostic};
 use crate::name::{Kind, UnitName};
 use crate::records::UnitRecord;
-use crate::specifier::{self, Specifiers};
+use crate::specifier::{self, Compiled, Specifiers};
 use crate::unit::{ends_escaped, push_entry, push_header, UnitFile};
 
 /// A parsed unit file ready to be expanded, possibly many times.
@@ -31,6 +31,8 @@ pub struct Source {
     /// holds a `%`: then they are the same for every instance, and reading
     /// them once saves most of the per-instance work besides the text.
     fixed_fleet: Option<(Constraints, Vec<Diagnostic>)>,
+    /// Each entry's specifiers, in file order, found once.
+    compiled: Vec<Compiled>,
 }
 
 impl Source {
@@ -83,7 +85,17 @@ impl Source {
                 let fixed_fleet = fleet()
                     .all(|s| s.entries.iter().all(|e| !e.value.contains('%')))
                     .then(|| Constraints::from_unit(&UnitFile { sections: fleet().cloned().collect() }));
-                Ok(Source { name: name.to_owned(), kind, unit, text_len, warnings: diags, fixed_fleet })
+                let compiled =
+                    unit.sections.iter().flat_map(|s| &s.entries).map(|e| Compiled::new(&e.value)).collect();
+                Ok(Source {
+                    name: name.to_owned(),
+                    kind,
+                    unit,
+                    text_len,
+                    warnings: diags,
+                    fixed_fleet,
+                    compiled,
+                })
             }
             _ => {
                 sort(&mut diags);
@@ -145,13 +157,19 @@ impl Source {
         // instance (unitgen makes 100,000 of them in well under a second).
         let mut text = String::with_capacity(self.text_len + 256);
         let mut fleet_unit = UnitFile { sections: Vec::new() };
+        let mut compiled = self.compiled.iter();
         for (i, section) in self.unit.sections.iter().enumerate() {
             push_header(&mut text, &section.name, i == 0);
             let mut fleet_section =
                 (self.fixed_fleet.is_none() && section.name == "X-Fleet").then(|| section.clone());
-            for (k, entry) in section.entries.iter().enumerate() {
-                if !entry.value.as_bytes().contains(&b'%') {
+            for ((k, entry), compiled) in section.entries.iter().enumerate().zip(&mut compiled) {
+                if compiled.is_literal() {
+                    // Rewriting it would give it back as it is, but `%%`
+                    // still resolves to `%` for the rules.
                     push_entry(&mut text, &entry.key, &entry.value);
+                    if let Some(fs) = fleet_section.as_mut().filter(|_| entry.value.contains('%')) {
+                        fs.entries[k].value = specs.resolve(&entry.value).unwrap_or_default();
+                    }
                     continue;
                 }
                 // As push_entry, with the value rewritten in place.
@@ -159,7 +177,7 @@ impl Source {
                 text.push_str(&entry.key);
                 text.push('=');
                 let value_start = text.len();
-                match specs.rewrite_into(&entry.value, &mut text) {
+                match specs.rewrite_compiled(&entry.value, compiled, &mut text) {
                     Ok(()) => {
                         if let Some(fs) = &mut fleet_section {
                             fs.entries[k].value = specs.resolve(&entry.value).unwrap_or_default();

@@ -147,6 +147,44 @@ impl<'a> Specifiers<'a> {
         Ok(())
     }
 
+    /// [`Specifiers::rewrite_into`] for a value whose specifiers were found
+    /// already (`compiled` must be `Compiled::new(value)`).
+    ///
+    /// # Errors
+    /// As [`Specifiers::resolve`].
+    pub fn rewrite_compiled(
+        &self,
+        value: &str,
+        compiled: &Compiled,
+        out: &mut String,
+    ) -> Result<(), SpecifierError> {
+        let start = out.len();
+        let mut breaks = compiled.breaks;
+        let mut rest = 0;
+        for &(at, s) in &compiled.at {
+            out.push_str(&value[rest..at]);
+            let v = match self.lookup(s) {
+                Some(v) => v.map_err(Clone::clone)?,
+                None => return Err(SpecifierError::Unknown(char::from(s))),
+            };
+            if v.contains('%') {
+                out.push_str(&v.replace('%', "%%"));
+            } else {
+                out.push_str(v);
+            }
+            // Only unescaped values (%P %I %J %f) can hold such bytes.
+            breaks |=
+                matches!(s, b'P' | b'I' | b'J' | b'f') && v.bytes().any(|b| matches!(b, b'\n' | b'\r' | 0));
+            rest = at + 2;
+        }
+        out.push_str(&value[rest..]);
+        if breaks || !ends_line_safe(&out[start..]) {
+            out.truncate(start);
+            out.push_str(value);
+        }
+        Ok(())
+    }
+
     fn expand_into(&self, value: &str, for_file: bool, out: &mut String) -> Result<(), SpecifierError> {
         let bytes = value.as_bytes();
         let mut rest = 0;
@@ -186,14 +224,64 @@ impl<'a> Specifiers<'a> {
     }
 }
 
+/// Where a value's name specifiers are, found once so that a template's
+/// values need not be scanned again for every instance
+/// ([`Specifiers::rewrite_compiled`]).
+///
+/// In a rewritten value everything but the name specifiers stays as written
+/// (`%%`, host specifiers, a stray `%`), so the value is its text with each
+/// listed `%X` replaced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Compiled {
+    /// Byte offset of each `%` that starts a name specifier (or an unknown
+    /// one, which is an error when used), and the letter after it.
+    at: Vec<(usize, u8)>,
+    /// The value holds a line break or a NUL of its own.
+    breaks: bool,
+}
+
+impl Compiled {
+    /// Finds the specifiers of `value` as [`Specifiers::rewrite`] reads them.
+    #[must_use]
+    pub fn new(value: &str) -> Self {
+        let bytes = value.as_bytes();
+        let mut at = Vec::new();
+        let mut rest = 0;
+        while let Some(off) = bytes[rest..].iter().position(|&b| b == b'%') {
+            let i = rest + off;
+            let Some(&s) = bytes.get(i + 1) else { break };
+            if !s.is_ascii() {
+                rest = i + 1;
+                continue;
+            }
+            if NAME_SPECIFIERS.as_bytes().contains(&s)
+                || (s.is_ascii_alphanumeric() && !HOST_SPECIFIERS.as_bytes().contains(&s))
+            {
+                at.push((i, s));
+            }
+            rest = i + 2;
+        }
+        Compiled { at, breaks: bytes.iter().any(|&b| matches!(b, b'\n' | b'\r' | 0)) }
+    }
+
+    /// Whether the value holds any specifier to replace.
+    #[must_use]
+    pub fn is_literal(&self) -> bool {
+        self.at.is_empty()
+    }
+}
+
 /// Whether `value` survives a trip through a unit-file line unchanged.
 fn line_safe(value: &str) -> bool {
+    !value.bytes().any(|b| matches!(b, b'\n' | b'\r' | 0)) && ends_line_safe(value)
+}
+
+/// The rest of [`line_safe`]: no blank at either end (parsing would trim
+/// it), no odd trailing backslash (it would continue the line).
+fn ends_line_safe(value: &str) -> bool {
     let blank = |c: char| matches!(c, ' ' | '\t' | '\n' | '\r');
     let trailing_backslashes = value.bytes().rev().take_while(|&b| b == b'\\').count();
-    !value.bytes().any(|b| matches!(b, b'\n' | b'\r' | 0))
-        && !value.starts_with(blank)
-        && !value.ends_with(blank)
-        && trailing_backslashes % 2 == 0
+    !value.starts_with(blank) && !value.ends_with(blank) && trailing_backslashes % 2 == 0
 }
 
 /// Checks `value` for specifiers systemd 252 does not know, without a name.
@@ -259,6 +347,49 @@ mod tests {
         assert_eq!(s.rewrite("%I.").unwrap(), "\\.");
         let s = specs("foo@\\x20a.service");
         assert_eq!(s.rewrite("%I").unwrap(), "%I");
+    }
+
+    #[test]
+    fn compiled_rewrite_is_rewrite() {
+        let values = [
+            "",
+            "%",
+            "x%",
+            "%%",
+            "%%i",
+            "%i%",
+            "%é%i",
+            "a%-%!%H%m%1%%%n",
+            "%n|%N|%p|%P|%i|%I|%f|%j|%J",
+            "x%I",
+            "%I.",
+            " %i",
+            "%I ",
+            "a\\",
+            "%i\\",
+            "%I\\\\",
+            "a\nb%i",
+            "%Ié%%%",
+        ];
+        for name in [
+            "foo@1.service",
+            "my-web\\x2dapp@a\\x20b.service",
+            "foo@\\x5c.service",
+            "foo@\\x0a.service",
+            "foo@a\\x25i.service",
+            "foo@a-.service",
+            "foo@\\x20a.service",
+            "a-b.service",
+            "foo@\\xff.service",
+        ] {
+            let s = specs(name);
+            for v in values {
+                let mut out = String::from("keep");
+                let compiled =
+                    s.rewrite_compiled(v, &Compiled::new(v), &mut out).map(|()| out[4..].to_owned());
+                assert_eq!(compiled, s.rewrite(v), "{name} {v:?}");
+            }
+        }
     }
 
     #[test]
