@@ -124,27 +124,26 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<Exit, ToolError> 
         }
         _ => read_units(io::stdin().lock(), "stdin").map_err(ToolError::usage)?,
     };
-    let placements = plan(&units, &machines, &current).map_err(|e| ToolError::usage(e.to_string()))?;
+    let cluster = Cluster::new(&units, &machines, &current).map_err(|e| ToolError::usage(e.to_string()))?;
     let stdout = io::stdout();
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
-    match cli.format {
-        Format::Json => {
-            for p in &placements {
-                serde_json::to_writer(&mut out, p).map_err(io::Error::from)?;
-                out.write_all(b"\n")?;
+    let unplaced = match cli.format {
+        // Streamed: no list of a million placements in memory.
+        Format::Json => cluster.write_json(&mut out)?,
+        Format::Table => {
+            let placements = cluster.placements();
+            table::write(&mut out, &placements, &machines)?;
+            out.flush()?;
+            let unplaced: Vec<&Placement> = placements.iter().filter(|p| p.machine.is_none()).collect();
+            let mut err = io::stderr().lock();
+            for p in &unplaced {
+                let _ = writeln!(err, "place: {}: {}", p.unit, p.reason.as_deref().unwrap_or("not placed"));
             }
+            unplaced.len()
         }
-        Format::Table => table::write(&mut out, &placements, &machines)?,
-    }
+    };
     out.flush()?;
-    let unplaced: Vec<&Placement> = placements.iter().filter(|p| p.machine.is_none()).collect();
-    if cli.format == Format::Table {
-        let mut err = io::stderr().lock();
-        for p in &unplaced {
-            let _ = writeln!(err, "place: {}: {}", p.unit, p.reason.as_deref().unwrap_or("not placed"));
-        }
-    }
-    Ok(if unplaced.is_empty() { Exit::SUCCESS } else { Exit::NEGATIVE })
+    Ok(if unplaced == 0 { Exit::SUCCESS } else { Exit::NEGATIVE })
 }
 
 fn read_file<T: for<'de> serde::Deserialize<'de>>(path: &Path) -> Result<Vec<T>, ToolError> {

@@ -200,6 +200,29 @@ impl<'a> Cluster<'a> {
         self.planner.output()
     }
 
+    /// Writes every placement as [`Cluster::placements`] lists them, one
+    /// JSON line each, without building the list; returns how many units
+    /// have no machine.
+    ///
+    /// # Errors
+    /// The writer's error.
+    pub fn write_json<W: std::io::Write>(&self, out: &mut W) -> std::io::Result<usize> {
+        #[derive(serde::Serialize)]
+        struct Line<'a> {
+            unit: &'a str,
+            machine: Option<&'a str>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            reason: Option<String>,
+        }
+        let mut unplaced = 0;
+        self.planner.each_placement(|unit, machine, reason| {
+            unplaced += usize::from(machine.is_none());
+            serde_json::to_writer(&mut *out, &Line { unit, machine, reason })?;
+            out.write_all(b"\n")
+        })?;
+        Ok(unplaced)
+    }
+
     /// Forgets machine `id` and places its units again. Returns the new
     /// placement of each non-global unit that was on it (a reason when it
     /// fits nowhere now), and of waiting units tried again — followers of
@@ -997,6 +1020,22 @@ impl<'a> Planner<'a> {
 
     fn output(&self) -> Vec<Placement> {
         let mut out = Vec::with_capacity(self.recs.len());
+        let pushed = self.each_placement(|unit, machine, reason| {
+            out.push(Placement { unit: unit.to_owned(), machine: machine.map(str::to_owned), reason });
+            Ok::<(), std::convert::Infallible>(())
+        });
+        if let Err(never) = pushed {
+            match never {}
+        }
+        out
+    }
+
+    /// Every placement in output order, borrowed: `f` gets the unit name,
+    /// the machine ID or none, and the reason when there is no machine.
+    fn each_placement<E>(
+        &self,
+        mut f: impl FnMut(&str, Option<&str>, Option<String>) -> Result<(), E>,
+    ) -> Result<(), E> {
         for (i, rec) in self.recs.iter().enumerate() {
             let u = idx(i);
             let placed: Vec<u32> = if self.units[i].global {
@@ -1009,21 +1048,13 @@ impl<'a> Planner<'a> {
                 Vec::new()
             };
             if placed.is_empty() {
-                out.push(Placement {
-                    unit: rec.name.clone(),
-                    machine: None,
-                    reason: Some(self.reason_text(u)),
-                });
+                f(&rec.name, None, Some(self.reason_text(u)))?;
             }
             for m in placed {
-                out.push(Placement {
-                    unit: rec.name.clone(),
-                    machine: Some(self.machines[m as usize].id.clone()),
-                    reason: None,
-                });
+                f(&rec.name, Some(&self.machines[m as usize].id), None)?;
             }
         }
-        out
+        Ok(())
     }
 }
 
