@@ -2,7 +2,6 @@
 # commands a fresh machine needs (see README.md).
 
 PREFIX ?= /usr/local
-TOOLS := unitgen place dockrun announce clusterctl
 CARGO ?= cargo
 
 .PHONY: all deps build release test lint unit-test man man-check demo bench install clean
@@ -38,9 +37,12 @@ man-check:
 bench: deps
 	@set -e; for b in bench/*.sh; do echo "== $$b"; bash "$$b"; done
 
+## announce runs beside every service instance: it is built for size.
 install: release
+	$(CARGO) build --profile small -p announce
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1
-	for t in $(TOOLS); do install -m 0755 target/release/$$t $(DESTDIR)$(PREFIX)/bin/$$t; done
+	for t in unitgen place dockrun clusterctl; do install -m 0755 target/release/$$t $(DESTDIR)$(PREFIX)/bin/$$t; done
+	install -m 0755 target/small/announce $(DESTDIR)$(PREFIX)/bin/announce
 	install -m 0644 man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
 
 clean:

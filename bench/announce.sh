@@ -25,8 +25,9 @@ SOAK_TTL=${SOAK_TTL:-10}
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-cargo build --release -q -p announce
-ANNOUNCE=$root/target/release/announce
+# The size-optimised build that `make install` installs (see Cargo.toml).
+cargo build --profile small -q -p announce
+ANNOUNCE=$root/target/small/announce
 
 work=$(mktemp -d /tmp/fk-bench-announce.XXXXXX)
 pids=()
