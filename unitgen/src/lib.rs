@@ -60,6 +60,10 @@ OUTPUT
         \"global\":false, \"replaces\":[\"GLOB\"...]},
      \"text\":\"[Unit]\\n...\"}                    the expanded unit file, canonical form
   --format unit prints each unit file after a \"# NAME\" line.
+  Into a pipe, socket or terminal every unit is flushed as soon as it is
+  made, so a reader sees it at once; into a regular file or /dev/null they
+  are written in 64 KiB blocks, and all that is waiting before any message
+  goes to stderr, so both sent to one file keep their order.
 
 SPECIFIERS
   %n %N %p %P %i %I %f %j %J and %% are resolved from the unit name exactly as
