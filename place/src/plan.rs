@@ -58,16 +58,54 @@ enum Target {
     Ambiguous(Vec<u32>),
 }
 
+/// A few pattern or unit ids. Nearly every unit has at most three of each
+/// kind, kept inline: a million units then cost no allocation apiece.
+#[derive(Debug, Clone)]
+enum Ids {
+    Inline(u8, [u32; 3]),
+    Heap(Box<[u32]>),
+}
+
+impl From<&[u32]> for Ids {
+    fn from(ids: &[u32]) -> Self {
+        if ids.len() <= 3 {
+            let mut a = [0; 3];
+            a[..ids.len()].copy_from_slice(ids);
+            Ids::Inline(u8::try_from(ids.len()).unwrap_or(3), a)
+        } else {
+            Ids::Heap(ids.into())
+        }
+    }
+}
+
+impl std::ops::Deref for Ids {
+    type Target = [u32];
+    fn deref(&self) -> &[u32] {
+        match self {
+            Ids::Inline(n, a) => &a[..usize::from(*n)],
+            Ids::Heap(b) => b,
+        }
+    }
+}
+
+impl<'a> IntoIterator for &'a Ids {
+    type Item = &'a u32;
+    type IntoIter = std::slice::Iter<'a, u32>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
 /// A unit's rules, resolved to indexes.
 #[derive(Debug)]
 struct Unit {
     /// Pattern ids of its `Conflicts=` globs, then of its `Replaces=` globs.
-    anti: Box<[u32]>,
+    anti: Ids,
     n_conflicts: usize,
     /// Pattern ids (of any unit) that match this unit's name.
-    matched_by: Box<[u32]>,
+    matched_by: Ids,
     /// Its known `MachineOf=` peers.
-    peers: Box<[u32]>,
+    peers: Ids,
     /// A `MachineOf=` name that no given unit has.
     missing_peer: Option<usize>,
     class: u32,
@@ -335,11 +373,12 @@ impl<'a> Planner<'a> {
         };
 
         let mut patterns = Patterns::default();
-        let mut anti_all = Vec::with_capacity(n);
+        let mut anti_all: Vec<Ids> = Vec::with_capacity(n);
+        let mut anti = Vec::new();
         let mut last_glob: Option<(&str, u32)> = None;
         for r in &recs {
             let c = &r.constraints;
-            let mut anti = Vec::with_capacity(c.conflicts.len() + c.replaces.len());
+            anti.clear();
             for (key, globs) in [("Conflicts=", &c.conflicts), ("Replaces=", &c.replaces)] {
                 for g in globs {
                     // Instances of one template come together with the same globs.
@@ -353,7 +392,7 @@ impl<'a> Planner<'a> {
                     anti.push(id);
                 }
             }
-            anti_all.push(anti);
+            anti_all.push(Ids::from(anti.as_slice()));
         }
         // Which units each Replaces= glob matches, to find what a unit replaces.
         let mut is_replace = vec![false; patterns.len()];
@@ -432,9 +471,9 @@ impl<'a> Planner<'a> {
             };
             units_out.push(Unit {
                 n_conflicts: c.conflicts.len(),
-                anti: anti.into_boxed_slice(),
-                matched_by: scratch.clone().into_boxed_slice(),
-                peers: peers.into_boxed_slice(),
+                anti,
+                matched_by: Ids::from(scratch.as_slice()),
+                peers: Ids::from(peers.as_slice()),
                 missing_peer,
                 class,
                 target,
