@@ -366,10 +366,32 @@ impl<'a> Planner<'a> {
         }
         let n = recs.len();
         let m = machines.len();
-        // Units are sorted by name: a binary search finds a peer.
-        let by_name = |name: &str| {
+        // Units are sorted by name: a search outward from unit `from` finds
+        // a peer, which is nearly always a close neighbour by name
+        // (`app-side@1.service` beside `app@1.service`).
+        let by_name = |name: &str, from: usize| {
             let k = name_key(name);
-            keyed.binary_search_by(|(p, r)| p.cmp(&k).then_with(|| r.name.as_str().cmp(name))).ok().map(idx)
+            let cmp = |e: &(u64, &UnitRecord)| e.0.cmp(&k).then_with(|| e.1.name.as_str().cmp(name));
+            let len = keyed.len();
+            let (lo, hi) = match cmp(&keyed[from]) {
+                std::cmp::Ordering::Equal => return Some(idx(from)),
+                std::cmp::Ordering::Less => {
+                    // The peer is after `from`: double the step until past it.
+                    let mut step = 1;
+                    while from + step < len && cmp(&keyed[from + step]).is_lt() {
+                        step *= 2;
+                    }
+                    (from + step / 2 + 1, (from + step + 1).min(len))
+                }
+                std::cmp::Ordering::Greater => {
+                    let mut step = 1;
+                    while step <= from && cmp(&keyed[from - step]).is_gt() {
+                        step *= 2;
+                    }
+                    (from.saturating_sub(step), from - step / 2)
+                }
+            };
+            keyed[lo..hi].binary_search_by(cmp).ok().map(|j| idx(lo + j))
         };
 
         let mut patterns = Patterns::default();
@@ -424,7 +446,7 @@ impl<'a> Planner<'a> {
             let mut peers = Vec::new();
             let mut missing_peer = None;
             for (k, peer) in c.machine_of.iter().enumerate() {
-                match by_name(peer) {
+                match by_name(peer, i) {
                     Some(j) => {
                         if !peers.contains(&j) {
                             peers.push(j);
