@@ -4,7 +4,7 @@
 PREFIX ?= /usr/local
 CARGO ?= cargo
 
-.PHONY: all deps build release test lint unit-test man man-check demo bench install clean
+.PHONY: all deps build release test man man-check demo bench install clean
 
 all: build
 
@@ -25,7 +25,8 @@ test: deps
 	$(MAKE) man-check
 
 ## The README's main job: the tutorial's scenario on a local etcd it starts itself.
-demo: deps release
+demo: deps
+	$(CARGO) build --release -p clusterctl -p announce
 	bash scripts/demo.sh
 
 man:

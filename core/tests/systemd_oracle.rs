@@ -198,15 +198,7 @@ fn oracle_names() -> Vec<String> {
 
 /// `NAME\tEXPR\tRESULT` lines; RESULT `!error` when systemd refused it.
 fn recorded_specifiers() -> Vec<(String, String, String)> {
-    let text = fs::read_to_string(data().join("specifiers.tsv")).unwrap();
-    text.lines()
-        .filter(|l| !l.starts_with('#') && !l.is_empty())
-        .map(|l| {
-            let mut f = l.splitn(3, '\t');
-            let (a, b, c) = (f.next().unwrap(), f.next().unwrap(), f.next().unwrap());
-            (a.to_owned(), b.to_owned(), c.to_owned())
-        })
-        .collect()
+    read_tsv("specifiers.tsv")
 }
 
 fn ours(name: &str, expr: &str) -> String {
@@ -392,7 +384,13 @@ fn escape_cases() -> Vec<(&'static str, &'static str)> {
 
 /// `MODE\tINPUT\tRESULT` lines recorded from systemd-escape.
 fn recorded_escapes() -> Vec<(String, String, String)> {
-    let text = fs::read_to_string(data().join("escape.tsv")).unwrap();
+    read_tsv("escape.tsv")
+}
+
+/// The three tab-separated fields of each line of a recorded data file,
+/// `#` comment lines and blank lines skipped.
+fn read_tsv(file: &str) -> Vec<(String, String, String)> {
+    let text = fs::read_to_string(data().join(file)).unwrap();
     text.lines()
         .filter(|l| !l.starts_with('#') && !l.is_empty())
         .map(|l| {
