@@ -4,12 +4,17 @@
 //! Globs are interned: a cluster has many units but few distinct patterns
 //! (`node-etcd@*.service` is shared by every instance). Each unit name is
 //! matched once against only the patterns whose literal prefix it starts
-//! with, giving the list of patterns that match it. Per machine the planner
-//! then keeps two counters per pattern — residents whose name the pattern
+//! with, giving the list of patterns that match it. Per pattern the planner
+//! then keeps two counters per machine — residents whose name the pattern
 //! matches, residents that hold the pattern — so "may unit U go on machine
-//! M" is a handful of hash lookups, whatever M already runs.
+//! M" is a handful of lookups, whatever M already runs ([`Counts`]). Each
+//! group of machines keeps them in (load, ID) order ([`LoadOrder`]).
+//!
+//! At a million units memory traffic is the cost, so the per-unit data is
+//! flat arrays ([`Lists`], [`Names`]) rather than an allocation per unit.
 
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
 
 use fleetkit_core::glob::Glob;
@@ -122,6 +127,23 @@ impl Patterns {
         Ok(id)
     }
 
+    /// Gives pattern `old` the id `new_of[old]` (a permutation of the ids).
+    pub fn renumber(&mut self, new_of: &[u32]) {
+        let mut globs: Vec<(u32, Glob)> = std::mem::take(&mut self.globs)
+            .into_iter()
+            .enumerate()
+            .map(|(old, g)| (new_of[old], g))
+            .collect();
+        globs.sort_unstable_by_key(|g| g.0);
+        self.globs = globs.into_iter().map(|g| g.1).collect();
+        let ids = self.ids.values_mut();
+        let literal = self.literal.values_mut().flatten();
+        let trie = self.trie.iter_mut().flat_map(|node| node.patterns.iter_mut());
+        for id in ids.chain(literal).chain(trie) {
+            *id = new_of[*id as usize];
+        }
+    }
+
     pub fn glob(&self, id: u32) -> &Glob {
         &self.globs[id as usize]
     }
@@ -153,9 +175,290 @@ impl Patterns {
     }
 }
 
+/// One short list of ids per unit, all in one array.
+#[derive(Debug, Clone)]
+pub struct Lists {
+    ends: Vec<u32>,
+    items: Vec<u32>,
+}
+
+impl Lists {
+    pub fn with_capacity(lists: usize, items: usize) -> Self {
+        Lists { ends: Vec::with_capacity(lists), items: Vec::with_capacity(items) }
+    }
+
+    /// Appends the next list.
+    pub fn push(&mut self, list: &[u32]) {
+        self.items.extend_from_slice(list);
+        self.ends.push(u32::try_from(self.items.len()).expect("fewer than 2^32 list items"));
+    }
+
+    pub fn get(&self, i: u32) -> &[u32] {
+        let i = i as usize;
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        &self.items[start..self.ends[i] as usize]
+    }
+
+    /// Every item of every list.
+    pub fn items_mut(&mut self) -> &mut [u32] {
+        &mut self.items
+    }
+
+    /// `pairs` of (list, item) gathered into `lists` lists, each in the
+    /// order its items come in `pairs`.
+    pub fn from_pairs(lists: usize, pairs: &[(u32, u32)]) -> Self {
+        let mut ends = vec![0u32; lists];
+        for &(l, _) in pairs {
+            ends[l as usize] += 1;
+        }
+        let mut total = 0;
+        for e in &mut ends {
+            total += *e;
+            *e = total;
+        }
+        // Filled back to front, so each list keeps its order.
+        let mut items = vec![0u32; pairs.len()];
+        let mut next = ends.clone();
+        for &(l, item) in pairs.iter().rev() {
+            next[l as usize] -= 1;
+            items[next[l as usize] as usize] = item;
+        }
+        Lists { ends, items }
+    }
+}
+
+/// Strings in one buffer, by index.
+#[derive(Debug, Clone)]
+pub struct Names {
+    ends: Vec<u32>,
+    bytes: String,
+}
+
+impl Names {
+    pub fn with_capacity(names: usize, bytes: usize) -> Self {
+        Names { ends: Vec::with_capacity(names), bytes: String::with_capacity(bytes) }
+    }
+
+    pub fn push(&mut self, name: &str) {
+        self.bytes.push_str(name);
+        self.ends.push(u32::try_from(self.bytes.len()).expect("names under 4 GiB in all"));
+    }
+
+    pub fn get(&self, i: u32) -> &str {
+        let i = i as usize;
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        &self.bytes[start..self.ends[i] as usize]
+    }
+
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// The bytes of all names together.
+    pub fn bytes(&self) -> usize {
+        self.bytes.len()
+    }
+}
+
+/// Which of a pattern's two counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Count {
+    /// Residents whose name the pattern matches.
+    Hits = 0,
+    /// Residents that hold the pattern (in `Conflicts=` or `Replaces=`).
+    Holds = 1,
+}
+
+/// A pattern's counters on the machines where they are not zero. Most
+/// patterns belong to one template and sit on a few machines: a short list,
+/// which stays in cache while that template's instances are placed one
+/// after another. A pattern on many machines (`*`) turns into a map.
+#[derive(Debug, Clone)]
+enum Tally {
+    Few(Vec<(u32, [u32; 2])>),
+    Many(FxMap<u32, [u32; 2]>),
+}
+
+const FEW: usize = 32;
+
+/// Both counters of every pattern on every machine.
+#[derive(Debug, Clone)]
+pub struct Counts {
+    per: Vec<Tally>,
+}
+
+impl Counts {
+    pub fn new(patterns: usize) -> Self {
+        Counts { per: vec![Tally::Few(Vec::new()); patterns] }
+    }
+
+    pub fn get(&self, pattern: u32, machine: u32, which: Count) -> u32 {
+        let n = match &self.per[pattern as usize] {
+            Tally::Few(v) => v.iter().find(|e| e.0 == machine).map(|e| e.1),
+            Tally::Many(map) => map.get(&machine).copied(),
+        };
+        n.map_or(0, |n| n[which as usize])
+    }
+
+    pub fn add(&mut self, pattern: u32, machine: u32, which: Count) {
+        let tally = &mut self.per[pattern as usize];
+        if let Tally::Few(v) = tally {
+            if let Some(e) = v.iter_mut().find(|e| e.0 == machine) {
+                e.1[which as usize] += 1;
+                return;
+            }
+            if v.len() < FEW {
+                let mut n = [0; 2];
+                n[which as usize] = 1;
+                v.push((machine, n));
+                return;
+            }
+            *tally = Tally::Many(v.drain(..).collect());
+        }
+        if let Tally::Many(map) = tally {
+            map.entry(machine).or_default()[which as usize] += 1;
+        }
+    }
+
+    /// Undoes one [`Counts::add`].
+    pub fn sub(&mut self, pattern: u32, machine: u32, which: Count) {
+        match &mut self.per[pattern as usize] {
+            Tally::Few(v) => {
+                if let Some(i) = v.iter().position(|e| e.0 == machine) {
+                    v[i].1[which as usize] -= 1;
+                    if v[i].1 == [0, 0] {
+                        v.swap_remove(i);
+                    }
+                }
+            }
+            Tally::Many(map) => {
+                if let Some(n) = map.get_mut(&machine) {
+                    n[which as usize] -= 1;
+                    if *n == [0, 0] {
+                        map.remove(&machine);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A group of machines in (load, rank) order, as a tournament tree of the
+/// keys `load << 32 | rank`: the least loaded is at the root, a change of
+/// load costs one path to the root, and the machines come out in order,
+/// each after a few steps down the tree.
+#[derive(Debug, Clone)]
+pub struct LoadOrder {
+    leaves: usize,
+    tree: Vec<u64>,
+}
+
+const GONE: u64 = u64::MAX;
+
+impl LoadOrder {
+    /// The machines of `ranks` (slot `i` holds `ranks[i]`), all at load 0.
+    pub fn new(ranks: &[u32]) -> Self {
+        let leaves = ranks.len().next_power_of_two();
+        let mut tree = vec![GONE; 2 * leaves];
+        for (i, &r) in ranks.iter().enumerate() {
+            tree[leaves + i] = u64::from(r);
+        }
+        for i in (1..leaves).rev() {
+            tree[i] = tree[2 * i].min(tree[2 * i + 1]);
+        }
+        LoadOrder { leaves, tree }
+    }
+
+    /// Puts the machine of `slot` at `load`, or takes it out (`None`).
+    pub fn set(&mut self, slot: u32, rank: u32, load: Option<u32>) {
+        let mut i = self.leaves + slot as usize;
+        self.tree[i] = load.map_or(GONE, |l| (u64::from(l) << 32) | u64::from(rank));
+        while i > 1 {
+            i /= 2;
+            let k = self.tree[2 * i].min(self.tree[2 * i + 1]);
+            if self.tree[i] == k {
+                break;
+            }
+            self.tree[i] = k;
+        }
+    }
+
+    /// The first machine in (load, rank) order that `ok` accepts.
+    pub fn first(&self, mut ok: impl FnMut(u32) -> bool) -> Option<u32> {
+        let rank = |k: u64| (k & 0xffff_ffff) as u32;
+        let top = *self.tree.get(1)?;
+        if top == GONE {
+            return None;
+        }
+        // Nearly always the least loaded machine will do.
+        if ok(rank(top)) {
+            return Some(rank(top));
+        }
+        let mut heap = BinaryHeap::from([Reverse((top, 1usize))]);
+        while let Some(Reverse((k, i))) = heap.pop() {
+            if i >= self.leaves {
+                if k != top && ok(rank(k)) {
+                    return Some(rank(k));
+                }
+                continue;
+            }
+            for c in [2 * i, 2 * i + 1] {
+                if self.tree[c] != GONE {
+                    heap.push(Reverse((self.tree[c], c)));
+                }
+            }
+        }
+        None
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn load_order_gives_machines_by_load_then_rank() {
+        let mut o = LoadOrder::new(&[3, 5, 8]);
+        let order = |o: &LoadOrder| {
+            let mut seen = Vec::new();
+            o.first(|r| {
+                seen.push(r);
+                false
+            });
+            seen
+        };
+        assert_eq!(order(&o), [3, 5, 8]);
+        o.set(0, 3, Some(2));
+        o.set(2, 8, Some(1));
+        assert_eq!(order(&o), [5, 8, 3]);
+        assert_eq!(o.first(|r| r != 5), Some(8));
+        o.set(1, 5, None);
+        assert_eq!(order(&o), [8, 3]);
+        assert_eq!(LoadOrder::new(&[]).first(|_| true), None);
+    }
+
+    #[test]
+    fn counts_survive_the_switch_to_a_map() {
+        let mut c = Counts::new(1);
+        for m in 0..100 {
+            c.add(0, m, Count::Hits);
+        }
+        c.add(0, 7, Count::Holds);
+        c.sub(0, 8, Count::Hits);
+        assert_eq!((c.get(0, 7, Count::Hits), c.get(0, 7, Count::Holds)), (1, 1));
+        assert_eq!(c.get(0, 8, Count::Hits), 0);
+        assert_eq!(c.get(0, 100, Count::Hits), 0);
+    }
+
+    #[test]
+    fn lists_from_pairs_keep_order() {
+        let l = Lists::from_pairs(3, &[(2, 7), (0, 1), (2, 5)]);
+        assert_eq!((l.get(0), l.get(1), l.get(2)), (&[1][..], &[][..], &[7, 5][..]));
+        let mut n = Names::with_capacity(2, 4);
+        n.push("ab");
+        n.push("");
+        assert_eq!((n.get(0), n.get(1), n.len()), ("ab", "", 2));
+    }
 
     #[test]
     fn finds_exactly_the_matching_patterns() {

@@ -22,7 +22,7 @@ use clap::{CommandFactory, Parser, ValueEnum};
 use fleetkit_core::records::{read_records, MachineRecord, Placement, UnitRecord};
 use fleetkit_core::{Exit, ToolError};
 
-pub use plan::{plan, Cluster, PlaceError};
+pub use plan::{plan, Cluster, PlaceError, PlacementRef};
 pub use read::read_units;
 
 const AFTER_LONG_HELP: &str = "\

@@ -17,13 +17,14 @@
 //! and a machine that cannot take the unit is skipped in O(1) through the
 //! pattern counters of [`crate::index`].
 
+use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fmt;
 use std::hash::BuildHasherDefault;
 
 use fleetkit_core::records::{MachineRecord, Placement, UnitRecord};
 
-use crate::index::{FxHasher, FxMap, Patterns};
+use crate::index::{Count, Counts, FxHasher, FxMap, Lists, LoadOrder, Names, Patterns};
 
 type FxSet<T> = HashSet<T, BuildHasherDefault<FxHasher>>;
 
@@ -58,76 +59,39 @@ enum Target {
     Ambiguous(Vec<u32>),
 }
 
-/// A few pattern or unit ids. Nearly every unit has at most three of each
-/// kind, kept inline: a million units then cost no allocation apiece.
-#[derive(Debug, Clone)]
-enum Ids {
-    Inline(u8, [u32; 3]),
-    Heap(Box<[u32]>),
-}
-
-impl From<&[u32]> for Ids {
-    fn from(ids: &[u32]) -> Self {
-        if ids.len() <= 3 {
-            let mut a = [0; 3];
-            a[..ids.len()].copy_from_slice(ids);
-            Ids::Inline(u8::try_from(ids.len()).unwrap_or(3), a)
-        } else {
-            Ids::Heap(ids.into())
-        }
-    }
-}
-
-impl std::ops::Deref for Ids {
-    type Target = [u32];
-    fn deref(&self) -> &[u32] {
-        match self {
-            Ids::Inline(n, a) => &a[..usize::from(*n)],
-            Ids::Heap(b) => b,
-        }
-    }
-}
-
-impl<'a> IntoIterator for &'a Ids {
-    type Item = &'a u32;
-    type IntoIter = std::slice::Iter<'a, u32>;
-    fn into_iter(self) -> Self::IntoIter {
-        self.iter()
-    }
-}
-
-/// A unit's rules, resolved to indexes.
-#[derive(Debug)]
-struct Unit {
-    /// Pattern ids of its `Conflicts=` globs, then of its `Replaces=` globs.
-    anti: Ids,
-    n_conflicts: usize,
-    /// Pattern ids (of any unit) that match this unit's name.
-    matched_by: Ids,
-    /// Its known `MachineOf=` peers.
-    peers: Ids,
-    /// A `MachineOf=` name that no given unit has.
-    missing_peer: Option<usize>,
+/// The rules of a unit that fit in a few words; its lists of ids are
+/// [`Lists`] in the planner, its `MachineID=` target in a map (few units
+/// have one).
+#[derive(Debug, Clone, Copy)]
+struct Info {
     class: u32,
-    target: Target,
+    /// How many of its `anti` patterns are `Conflicts=` globs; the rest
+    /// are `Replaces=` globs.
+    n_conflicts: u32,
     global: bool,
-}
-
-impl Unit {
-    fn replaces(&self) -> &[u32] {
-        &self.anti[self.n_conflicts..]
-    }
+    /// It has `MachineOf=`.
+    follows: bool,
+    /// It has `MachineID=`.
+    pinned: bool,
 }
 
 /// Machines whose metadata satisfies one `MachineMetadata=` requirement.
 #[derive(Debug)]
 struct Class {
+    /// The live members, by rank.
     members: Vec<u32>,
     member: Vec<bool>,
-    /// `(load << 32) | rank` of every member: the least loaded first.
-    order: BTreeSet<u64>,
+    /// Every member ever, the least loaded first.
+    order: LoadOrder,
     /// `region=eu and disk=ssd`, empty for the class of all machines.
     label: String,
+}
+
+impl Class {
+    fn new(member: Vec<bool>, label: String) -> Self {
+        let members: Vec<u32> = member.iter().enumerate().filter(|(_, &b)| b).map(|(i, _)| idx(i)).collect();
+        Class { order: LoadOrder::new(&members), members, member, label }
+    }
 }
 
 /// A reason whose words depend on where the others end up: worded once
@@ -150,23 +114,37 @@ struct Block {
     pattern: u32,
 }
 
-fn key(pattern: u32, rank: u32) -> u64 {
-    (u64::from(pattern) << 32) | u64::from(rank)
+fn key(unit: u32, rank: u32) -> u64 {
+    (u64::from(unit) << 32) | u64::from(rank)
 }
 
+/// Units are numbered by name, machines (ranks) by ID.
 struct Planner<'a> {
     recs: Vec<&'a UnitRecord>,
+    /// Unit names, by number.
+    names: Names,
     machines: Vec<&'a MachineRecord>,
     patterns: Patterns,
-    units: Vec<Unit>,
+    info: Vec<Info>,
+    /// Pattern ids of each unit's `Conflicts=` globs, then of its `Replaces=` globs.
+    anti: Lists,
+    /// Pattern ids (of any unit) that match each unit's name.
+    matched_by: Lists,
+    /// Each unit's known `MachineOf=` peers.
+    peers: Lists,
+    /// The units that follow each non-global unit.
+    followers: Lists,
+    /// `MachineID=` targets, by unit.
+    targets: FxMap<u32, Target>,
+    /// A `MachineOf=` name that no given unit has (its index), by unit.
+    missing_peer: FxMap<u32, usize>,
     /// Units matched by each pattern (for `Replaces=`).
     matching_units: Vec<Vec<u32>>,
-    followers: Vec<Vec<u32>>,
     classes: Vec<Class>,
-    machine_classes: Vec<Vec<u32>>,
+    /// (class, slot in its order) of each machine.
+    machine_classes: Vec<Vec<(u32, u32)>>,
     load: Vec<u32>,
-    hits: FxMap<u64, u32>,
-    holds: FxMap<u64, u32>,
+    counts: Counts,
     residents: Vec<Vec<u32>>,
     assigned: Vec<u32>,
     global_on: FxSet<u64>,
@@ -194,6 +172,17 @@ pub fn plan(
     current: &[Placement],
 ) -> Result<Vec<Placement>, PlaceError> {
     Ok(Cluster::new(units, machines, current)?.placements())
+}
+
+/// One line of the answer, borrowed from a [`Cluster`].
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PlacementRef<'c> {
+    pub unit: &'c str,
+    /// The machine ID, or none when the unit cannot be placed.
+    pub machine: Option<&'c str>,
+    /// Why the unit cannot be placed; none when it is placed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// A placement held in memory, for a scheduler that reacts to one change
@@ -235,7 +224,46 @@ impl<'a> Cluster<'a> {
     /// Every placement, as [`plan`] returns them.
     #[must_use]
     pub fn placements(&self) -> Vec<Placement> {
-        self.planner.output()
+        let mut out = Vec::with_capacity(self.planner.recs.len());
+        let pushed = self.for_each(|p| {
+            out.push(Placement {
+                unit: p.unit.to_owned(),
+                machine: p.machine.map(str::to_owned),
+                reason: p.reason,
+            });
+            Ok::<(), std::convert::Infallible>(())
+        });
+        if let Err(never) = pushed {
+            match never {}
+        }
+        out
+    }
+
+    /// Calls `f` with every placement in the order [`Cluster::placements`]
+    /// lists them, borrowed: no list of a million placements is built.
+    ///
+    /// # Errors
+    /// The first error `f` returns, which ends the walk.
+    pub fn for_each<E>(&self, mut f: impl FnMut(PlacementRef<'_>) -> Result<(), E>) -> Result<(), E> {
+        let p = &self.planner;
+        let mut on = Vec::new();
+        for u in 0..idx(p.recs.len()) {
+            let unit = p.names.get(u);
+            on.clear();
+            if p.info[u as usize].global {
+                on.extend(p.global_machines.get(&u).into_iter().flatten().copied());
+                on.sort_unstable();
+            } else if p.assigned[u as usize] != NONE {
+                on.push(p.assigned[u as usize]);
+            }
+            if on.is_empty() {
+                f(PlacementRef { unit, machine: None, reason: Some(p.reason_text(u)) })?;
+            }
+            for &m in &on {
+                f(PlacementRef { unit, machine: Some(&p.machines[m as usize].id), reason: None })?;
+            }
+        }
+        Ok(())
     }
 
     /// Writes every placement as [`Cluster::placements`] lists them, one
@@ -245,17 +273,10 @@ impl<'a> Cluster<'a> {
     /// # Errors
     /// The writer's error.
     pub fn write_json<W: std::io::Write>(&self, out: &mut W) -> std::io::Result<usize> {
-        #[derive(serde::Serialize)]
-        struct Line<'a> {
-            unit: &'a str,
-            machine: Option<&'a str>,
-            #[serde(skip_serializing_if = "Option::is_none")]
-            reason: Option<String>,
-        }
         let mut unplaced = 0;
-        self.planner.each_placement(|unit, machine, reason| {
-            unplaced += usize::from(machine.is_none());
-            serde_json::to_writer(&mut *out, &Line { unit, machine, reason })?;
+        self.for_each(|p| {
+            unplaced += usize::from(p.machine.is_none());
+            serde_json::to_writer(&mut *out, &p)?;
             out.write_all(b"\n")
         })?;
         Ok(unplaced)
@@ -274,16 +295,15 @@ impl<'a> Cluster<'a> {
             return Vec::new();
         }
         let mut lost: Vec<u32> =
-            p.residents[rank].iter().copied().filter(|&u| !p.units[u as usize].global).collect();
+            p.residents[rank].iter().copied().filter(|&u| !p.info[u as usize].global).collect();
         for &u in &lost {
             p.remove(u, m);
         }
         p.dead[rank] = true;
         p.alive -= 1;
-        let entry = (u64::from(p.load[rank]) << 32) | u64::from(m);
-        for c in std::mem::take(&mut p.machine_classes[rank]) {
+        for (c, slot) in std::mem::take(&mut p.machine_classes[rank]) {
             let class = &mut p.classes[c as usize];
-            class.order.remove(&entry);
+            class.order.set(slot, m, None);
             class.member[rank] = false;
             class.members.retain(|&x| x != m);
         }
@@ -298,15 +318,15 @@ impl<'a> Cluster<'a> {
             let u = p.pinned[i];
             let Some(id) = &p.recs[u as usize].constraints.machine_id else { continue };
             let target = resolve_machine_id(id, &p.machines, &p.dead);
-            p.units[u as usize].target = target;
-            if p.assigned[u as usize] == NONE && !p.units[u as usize].global && !lost.contains(&u) {
+            p.targets.insert(u, target);
+            if p.assigned[u as usize] == NONE && !p.info[u as usize].global && !lost.contains(&u) {
                 lost.push(u);
             }
         }
         // Followers that waited on a lost unit may fit where it goes now.
         let mut i = 0;
         while i < lost.len() {
-            for &f in &p.followers[lost[i] as usize] {
+            for &f in p.followers.get(lost[i]) {
                 if p.assigned[f as usize] == NONE && p.position[f as usize] != NONE && !lost.contains(&f) {
                     lost.push(f);
                 }
@@ -335,133 +355,56 @@ impl<'a> Planner<'a> {
         if machines.first().is_some_and(|m| m.id.is_empty()) {
             return Err(PlaceError::new("a machine record has an empty id"));
         }
-        // Sorted by name through an 8-byte prefix key kept beside each
-        // record: most comparisons end there, without following pointers.
-        let mut keyed: Vec<(u64, &UnitRecord)> = units.iter().map(|u| (name_key(&u.name), u)).collect();
-        keyed.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.name.cmp(&b.1.name)));
-        let recs: Vec<&UnitRecord> = keyed.iter().map(|k| k.1).collect();
-        for w in recs.windows(2) {
-            if w[0].name == w[1].name {
-                return Err(PlaceError::new(format!(
-                    "unit {} is listed twice; give each unit once",
-                    w[0].name
-                )));
-            }
-        }
-        if recs.first().is_some_and(|u| u.name.is_empty()) {
-            return Err(PlaceError::new("a unit record has an empty name"));
-        }
-        for r in &recs {
+        let n = units.len();
+        let m = machines.len();
+
+        // First the records in the order given, which is the order they lie
+        // in memory: at a million units, reading them in name order instead
+        // costs more than all the planning. Names are copied out, globs
+        // interned, metadata requirements turned into machine classes.
+        let mut names_given = Names::with_capacity(n, units.iter().map(|u| u.name.len()).sum());
+        let mut anti_given = Lists::with_capacity(n, n);
+        let mut info_given = Vec::with_capacity(n);
+        let mut patterns = Patterns::default();
+        let mut classes = vec![Class::new(vec![true; m], String::new())];
+        let mut class_ids: FxMap<Vec<(&str, Vec<&str>)>, u32> = FxMap::default();
+        let mut last_class: Option<(&BTreeMap<String, Vec<String>>, u32)> = None;
+        let mut last_glob: Option<(&str, u32)> = None;
+        let mut first_error = None;
+        let mut anti = Vec::new();
+        for r in units {
             let c = &r.constraints;
+            names_given.push(&r.name);
             let simple = c.machine_id.is_none() && !c.global && c.machine_metadata.is_empty();
             let plain =
                 simple && (c.machine_of.is_empty() || c.conflicts.is_empty()) && c.replaces.is_empty();
             // Globs are checked when they are interned below.
-            if plain {
-                continue;
-            }
-            if let Some(problem) = c.problems().into_iter().next() {
-                return Err(PlaceError::new(format!("{}: {problem}", r.name)));
-            }
-        }
-        let n = recs.len();
-        let m = machines.len();
-        // Units are sorted by name: a search outward from unit `from` finds
-        // a peer, which is nearly always a close neighbour by name
-        // (`app-side@1.service` beside `app@1.service`).
-        let by_name = |name: &str, from: usize| {
-            let k = name_key(name);
-            let cmp = |e: &(u64, &UnitRecord)| e.0.cmp(&k).then_with(|| e.1.name.as_str().cmp(name));
-            let len = keyed.len();
-            let (lo, hi) = match cmp(&keyed[from]) {
-                std::cmp::Ordering::Equal => return Some(idx(from)),
-                std::cmp::Ordering::Less => {
-                    // The peer is after `from`: double the step until past it.
-                    let mut step = 1;
-                    while from + step < len && cmp(&keyed[from + step]).is_lt() {
-                        step *= 2;
-                    }
-                    (from + step / 2 + 1, (from + step + 1).min(len))
+            if !plain && first_error.is_none() {
+                if let Some(problem) = c.problems().into_iter().next() {
+                    first_error = Some(PlaceError::new(format!("{}: {problem}", r.name)));
                 }
-                std::cmp::Ordering::Greater => {
-                    let mut step = 1;
-                    while step <= from && cmp(&keyed[from - step]).is_gt() {
-                        step *= 2;
-                    }
-                    (from.saturating_sub(step), from - step / 2)
-                }
-            };
-            keyed[lo..hi].binary_search_by(cmp).ok().map(|j| idx(lo + j))
-        };
-
-        let mut patterns = Patterns::default();
-        let mut anti_all: Vec<Ids> = Vec::with_capacity(n);
-        let mut anti = Vec::new();
-        let mut last_glob: Option<(&str, u32)> = None;
-        for r in &recs {
-            let c = &r.constraints;
+            }
             anti.clear();
             for (key, globs) in [("Conflicts=", &c.conflicts), ("Replaces=", &c.replaces)] {
                 for g in globs {
                     // Instances of one template come together with the same globs.
                     let id = match last_glob {
                         Some((last, id)) if last == g.as_str() => id,
-                        _ => patterns
-                            .intern(g)
-                            .map_err(|e| PlaceError::new(format!("{}: [X-Fleet] {key}{e}", r.name)))?,
+                        _ => match patterns.intern(g) {
+                            Ok(id) => id,
+                            Err(e) => {
+                                first_error.get_or_insert_with(|| {
+                                    PlaceError::new(format!("{}: [X-Fleet] {key}{e}", r.name))
+                                });
+                                continue;
+                            }
+                        },
                     };
                     last_glob = Some((g.as_str(), id));
                     anti.push(id);
                 }
             }
-            anti_all.push(Ids::from(anti.as_slice()));
-        }
-        // Which units each Replaces= glob matches, to find what a unit replaces.
-        let mut is_replace = vec![false; patterns.len()];
-        for (r, anti) in recs.iter().zip(&anti_all) {
-            for &p in &anti[r.constraints.conflicts.len()..] {
-                is_replace[p as usize] = true;
-            }
-        }
-        let mut matching_units = vec![Vec::new(); patterns.len()];
-        let mut scratch = Vec::new();
-        let mut classes = vec![Class {
-            members: (0..idx(m)).collect(),
-            member: vec![true; m],
-            order: (0..idx(m)).map(u64::from).collect(),
-            label: String::new(),
-        }];
-        let mut class_ids: FxMap<Vec<(&str, Vec<&str>)>, u32> = FxMap::default();
-        let mut last_class: Option<(&BTreeMap<String, Vec<String>>, u32)> = None;
-        let mut units_out = Vec::with_capacity(n);
-        let mut followers = vec![Vec::new(); n];
-        for (i, (r, anti)) in recs.iter().zip(anti_all).enumerate() {
-            let c = &r.constraints;
-            patterns.matching(&r.name, &mut scratch);
-            for &p in &scratch {
-                if is_replace[p as usize] {
-                    matching_units[p as usize].push(idx(i));
-                }
-            }
-            let mut peers = Vec::new();
-            let mut missing_peer = None;
-            for (k, peer) in c.machine_of.iter().enumerate() {
-                match by_name(peer, i) {
-                    Some(j) => {
-                        if !peers.contains(&j) {
-                            peers.push(j);
-                        }
-                    }
-                    None => {
-                        missing_peer.get_or_insert(k);
-                    }
-                }
-            }
-            for &j in &peers {
-                if !recs[j as usize].constraints.global {
-                    followers[j as usize].push(idx(i));
-                }
-            }
+            anti_given.push(&anti);
             let class = if c.machine_metadata.is_empty() {
                 0
             } else if let Some((_, class)) = last_class.filter(|(last, _)| *last == &c.machine_metadata) {
@@ -487,40 +430,130 @@ impl<'a> Planner<'a> {
                 last_class = Some((&c.machine_metadata, class));
                 class
             };
-            let target = match &c.machine_id {
-                None => Target::Any,
-                Some(id) => resolve_machine_id(id, &machines, &[]),
-            };
-            units_out.push(Unit {
-                n_conflicts: c.conflicts.len(),
-                anti,
-                matched_by: Ids::from(scratch.as_slice()),
-                peers: Ids::from(peers.as_slice()),
-                missing_peer,
+            info_given.push(Info {
                 class,
-                target,
+                n_conflicts: idx(c.conflicts.len()),
                 global: c.global,
+                follows: !c.machine_of.is_empty(),
+                pinned: c.machine_id.is_some(),
             });
         }
-        let mut machine_classes = vec![Vec::new(); m];
-        for (ci, class) in classes.iter().enumerate() {
-            for &r in &class.members {
-                machine_classes[r as usize].push(idx(ci));
+
+        // Then by name, through a 16-byte prefix key: most comparisons end
+        // there, without reading the names.
+        let mut keyed: Vec<(u128, u32)> = (0..idx(n)).map(|i| (name_key(names_given.get(i)), i)).collect();
+        keyed.sort_unstable_by(|a, b| {
+            a.0.cmp(&b.0).then_with(|| names_given.get(a.1).cmp(names_given.get(b.1)))
+        });
+        let mut names = Names::with_capacity(n, names_given.bytes());
+        let mut anti = Lists::with_capacity(n, n);
+        let mut info = Vec::with_capacity(n);
+        let mut recs = Vec::with_capacity(n);
+        for &(_, i) in &keyed {
+            let name = names_given.get(i);
+            if names.len() > 0 && names.get(idx(names.len() - 1)) == name {
+                return Err(PlaceError::new(format!("unit {name} is listed twice; give each unit once")));
+            }
+            names.push(name);
+            anti.push(anti_given.get(i));
+            info.push(info_given[i as usize]);
+            recs.push(&units[i as usize]);
+        }
+        drop((keyed, names_given, anti_given, info_given));
+        if names.len() > 0 && names.get(0).is_empty() {
+            return Err(PlaceError::new("a unit record has an empty name"));
+        }
+        if let Some(e) = first_error {
+            return Err(e);
+        }
+        // Patterns numbered by first use in name order, as if interned in
+        // that order: which rule a reason names must not depend on the
+        // order the units were given in.
+        let mut new_of = vec![NONE; patterns.len()];
+        let mut next = 0;
+        for p in anti.items_mut() {
+            if new_of[*p as usize] == NONE {
+                new_of[*p as usize] = next;
+                next += 1;
+            }
+            *p = new_of[*p as usize];
+        }
+        patterns.renumber(&new_of);
+
+        // Last, in name order: the patterns that match each name, and the
+        // units that MachineOf= and MachineID= point at.
+        let mut is_replace = vec![false; patterns.len()];
+        for u in 0..idx(n) {
+            for &p in &anti.get(u)[info[u as usize].n_conflicts as usize..] {
+                is_replace[p as usize] = true;
             }
         }
-        let pinned = (0..idx(n)).filter(|&u| recs[u as usize].constraints.machine_id.is_some()).collect();
+        let mut matching_units = vec![Vec::new(); patterns.len()];
+        let mut matched_by = Lists::with_capacity(n, n);
+        let mut peers = Lists::with_capacity(n, n / 2);
+        let mut follow_pairs = Vec::new();
+        let mut targets = FxMap::default();
+        let mut missing_peer = FxMap::default();
+        let mut pinned = Vec::new();
+        let mut scratch = Vec::new();
+        let mut found = Vec::new();
+        for u in 0..idx(n) {
+            patterns.matching(names.get(u), &mut scratch);
+            for &p in &scratch {
+                if is_replace[p as usize] {
+                    matching_units[p as usize].push(u);
+                }
+            }
+            matched_by.push(&scratch);
+            let c = &recs[u as usize].constraints;
+            found.clear();
+            if info[u as usize].follows {
+                for (k, peer) in c.machine_of.iter().enumerate() {
+                    match find_near(&names, peer, u) {
+                        Some(j) if !found.contains(&j) => found.push(j),
+                        Some(_) => {}
+                        None => {
+                            missing_peer.entry(u).or_insert(k);
+                        }
+                    }
+                }
+                for &j in &found {
+                    if !info[j as usize].global {
+                        follow_pairs.push((j, u));
+                    }
+                }
+            }
+            peers.push(&found);
+            if let Some(id) = &c.machine_id {
+                targets.insert(u, resolve_machine_id(id, &machines, &[]));
+                pinned.push(u);
+            }
+        }
+        let followers = Lists::from_pairs(n, &follow_pairs);
+        let mut machine_classes = vec![Vec::new(); m];
+        for (ci, class) in classes.iter().enumerate() {
+            for (slot, &r) in class.members.iter().enumerate() {
+                machine_classes[r as usize].push((idx(ci), idx(slot)));
+            }
+        }
+        let n_patterns = patterns.len();
         Ok(Planner {
             recs,
+            names,
             machines,
             patterns,
-            units: units_out,
-            matching_units,
+            info,
+            anti,
+            matched_by,
+            peers,
             followers,
+            targets,
+            missing_peer,
+            matching_units,
             classes,
             machine_classes,
             load: vec![0; m],
-            hits: FxMap::with_capacity_and_hasher(2 * n, BuildHasherDefault::default()),
-            holds: FxMap::with_capacity_and_hasher(n, BuildHasherDefault::default()),
+            counts: Counts::new(n_patterns),
             residents: vec![Vec::new(); m],
             assigned: vec![NONE; n],
             global_on: FxSet::default(),
@@ -535,16 +568,35 @@ impl<'a> Planner<'a> {
         })
     }
 
+    /// `Replaces=` pattern ids of unit `u`.
+    fn replaces(&self, u: u32) -> &[u32] {
+        &self.anti.get(u)[self.info[u as usize].n_conflicts as usize..]
+    }
+
+    /// Where `MachineID=` of unit `u` points.
+    fn target(&self, u: u32) -> Target {
+        if !self.info[u as usize].pinned {
+            return Target::Any;
+        }
+        self.targets.get(&u).cloned().unwrap_or(Target::Any)
+    }
+
+    fn missing_peer(&self, u: u32) -> Option<usize> {
+        if !self.info[u as usize].follows {
+            return None;
+        }
+        self.missing_peer.get(&u).copied()
+    }
+
     /// The first rule that keeps unit `u` off machine `m`, if any.
     fn blocker(&self, u: u32, m: u32) -> Option<Block> {
-        let unit = &self.units[u as usize];
-        for &p in &unit.anti {
-            if self.hits.get(&key(p, m)).is_some_and(|&c| c > 0) {
+        for &p in self.anti.get(u) {
+            if self.counts.get(p, m, Count::Hits) > 0 {
                 return Some(Block { mine: true, pattern: p });
             }
         }
-        for &p in &unit.matched_by {
-            if self.holds.get(&key(p, m)).is_some_and(|&c| c > 0) {
+        for &p in self.matched_by.get(u) {
+            if self.counts.get(p, m, Count::Holds) > 0 {
                 return Some(Block { mine: false, pattern: p });
             }
         }
@@ -552,25 +604,21 @@ impl<'a> Planner<'a> {
     }
 
     fn set_load(&mut self, m: u32, load: u32) {
-        let old = self.load[m as usize];
         self.load[m as usize] = load;
-        for &c in &self.machine_classes[m as usize] {
-            let order = &mut self.classes[c as usize].order;
-            order.remove(&((u64::from(old) << 32) | u64::from(m)));
-            order.insert((u64::from(load) << 32) | u64::from(m));
+        for &(c, slot) in &self.machine_classes[m as usize] {
+            self.classes[c as usize].order.set(slot, m, Some(load));
         }
     }
 
     fn add(&mut self, u: u32, m: u32) {
-        let unit = &self.units[u as usize];
-        for &p in &unit.matched_by {
-            *self.hits.entry(key(p, m)).or_default() += 1;
+        for &p in self.matched_by.get(u) {
+            self.counts.add(p, m, Count::Hits);
         }
-        for &p in &unit.anti {
-            *self.holds.entry(key(p, m)).or_default() += 1;
+        for &p in self.anti.get(u) {
+            self.counts.add(p, m, Count::Holds);
         }
         self.residents[m as usize].push(u);
-        if unit.global {
+        if self.info[u as usize].global {
             self.global_on.insert(key(u, m));
             self.global_machines.entry(u).or_default().push(m);
         } else {
@@ -582,16 +630,11 @@ impl<'a> Planner<'a> {
     }
 
     fn remove(&mut self, u: u32, m: u32) {
-        let unit = &self.units[u as usize];
-        for &p in &unit.matched_by {
-            if let Some(c) = self.hits.get_mut(&key(p, m)) {
-                *c -= 1;
-            }
+        for &p in self.matched_by.get(u) {
+            self.counts.sub(p, m, Count::Hits);
         }
-        for &p in &unit.anti {
-            if let Some(c) = self.holds.get_mut(&key(p, m)) {
-                *c -= 1;
-            }
+        for &p in self.anti.get(u) {
+            self.counts.sub(p, m, Count::Holds);
         }
         let res = &mut self.residents[m as usize];
         if let Some(i) = res.iter().position(|&x| x == u) {
@@ -602,11 +645,11 @@ impl<'a> Planner<'a> {
     }
 
     fn place_globals(&mut self) {
-        for u in 0..idx(self.units.len()) {
-            if !self.units[u as usize].global {
+        for u in 0..idx(self.info.len()) {
+            if !self.info[u as usize].global {
                 continue;
             }
-            let class = self.units[u as usize].class as usize;
+            let class = self.info[u as usize].class as usize;
             for i in 0..self.classes[class].members.len() {
                 let m = self.classes[class].members[i];
                 if self.blocker(u, m).is_none() {
@@ -622,24 +665,21 @@ impl<'a> Planner<'a> {
     /// Non-global units by name, each follower moved to just after its last
     /// peer. Units caught in a MachineOf cycle are left out, with a reason.
     fn order(&mut self) -> Vec<u32> {
-        let n = self.units.len();
-        let mut waiting: Vec<u32> = self
-            .units
-            .iter()
-            .map(|u| idx(u.peers.iter().filter(|&&p| !self.units[p as usize].global).count()))
+        let n = self.info.len();
+        let mut waiting: Vec<u32> = (0..idx(n))
+            .map(|u| idx(self.peers.get(u).iter().filter(|&&p| !self.info[p as usize].global).count()))
             .collect();
         let mut order = Vec::with_capacity(n);
         let mut stack = Vec::new();
         for u in 0..idx(n) {
-            if self.units[u as usize].global || waiting[u as usize] != 0 || self.position[u as usize] != NONE
-            {
+            if self.info[u as usize].global || waiting[u as usize] != 0 || self.position[u as usize] != NONE {
                 continue;
             }
             stack.push(u);
             while let Some(x) = stack.pop() {
                 self.position[x as usize] = idx(order.len());
                 order.push(x);
-                for &f in self.followers[x as usize].iter().rev() {
+                for &f in self.followers.get(x).iter().rev() {
                     waiting[f as usize] -= 1;
                     if waiting[f as usize] == 0 {
                         stack.push(f);
@@ -648,7 +688,7 @@ impl<'a> Planner<'a> {
             }
         }
         let stuck: Vec<u32> = (0..idx(n))
-            .filter(|&u| !self.units[u as usize].global && self.position[u as usize] == NONE)
+            .filter(|&u| !self.info[u as usize].global && self.position[u as usize] == NONE)
             .collect();
         if !stuck.is_empty() {
             let names: Vec<&str> =
@@ -671,10 +711,10 @@ impl<'a> Planner<'a> {
         if current.is_empty() {
             return;
         }
-        let by_name = |name: &str| self.recs.binary_search_by(|r| r.name.as_str().cmp(name)).ok().map(idx);
+        let by_name = |name: &str| find_near(&self.names, name, 0);
         let by_id: FxMap<&str, u32> =
             self.machines.iter().enumerate().map(|(i, m)| (m.id.as_str(), idx(i))).collect();
-        let mut wanted = vec![NONE; self.units.len()];
+        let mut wanted = vec![NONE; self.info.len()];
         for p in current {
             let (Some(u), Some(mid)) = (by_name(&p.unit), p.machine.as_deref()) else {
                 continue;
@@ -694,21 +734,20 @@ impl<'a> Planner<'a> {
 
     /// Every rule of `u` holds on machine `m`.
     fn fits(&self, u: u32, m: u32) -> bool {
-        let unit = &self.units[u as usize];
-        let target_ok = match unit.target {
+        let target_ok = match self.target(u) {
             Target::Any => true,
             Target::One(t) => t == m,
             Target::NoMatch | Target::Ambiguous(_) => false,
         };
         target_ok
-            && unit.missing_peer.is_none()
-            && self.classes[unit.class as usize].member[m as usize]
-            && unit.peers.iter().all(|&p| self.peer_on(p, m))
+            && self.missing_peer(u).is_none()
+            && self.classes[self.info[u as usize].class as usize].member[m as usize]
+            && self.peers.get(u).iter().all(|&p| self.peer_on(p, m))
             && self.blocker(u, m).is_none()
     }
 
     fn peer_on(&self, p: u32, m: u32) -> bool {
-        if self.units[p as usize].global {
+        if self.info[p as usize].global {
             self.global_on.contains(&key(p, m))
         } else {
             self.assigned[p as usize] == m
@@ -732,8 +771,7 @@ impl<'a> Planner<'a> {
             // Another pass only when it can change something: a move made
             // room, or units placed since a Replaces= unit failed may now be
             // replaced. Each unit moves others at most once, so this ends.
-            let retry_replaces =
-                placed > 0 && todo.iter().any(|&u| !self.units[u as usize].replaces().is_empty());
+            let retry_replaces = placed > 0 && todo.iter().any(|&u| !self.replaces(u).is_empty());
             if self.evictions == before && !retry_replaces {
                 break;
             }
@@ -743,19 +781,18 @@ impl<'a> Planner<'a> {
     fn place_one(&mut self, u: u32) {
         self.reasons.remove(&u);
         self.deferred.remove(&u);
-        let unit = &self.units[u as usize];
         let rec = self.recs[u as usize];
-        if let Some(k) = unit.missing_peer {
+        if let Some(k) = self.missing_peer(u) {
             let peer = &rec.constraints.machine_of[k];
             self.reasons
                 .insert(u, format!("MachineOf {peer}, which is not placed (no unit of that name was given)"));
             return;
         }
-        if !unit.peers.is_empty() {
+        if !self.peers.get(u).is_empty() {
             self.place_follower(u);
             return;
         }
-        match unit.target.clone() {
+        match self.target(u) {
             Target::Any => {}
             Target::One(m) => {
                 let id = rec.constraints.machine_id.as_deref().unwrap_or_default();
@@ -791,18 +828,14 @@ impl<'a> Planner<'a> {
                 return;
             }
         }
-        let class = unit.class as usize;
+        let class = self.info[u as usize].class as usize;
         // Each move places a unit that wins over the ones it moves, so moves
         // end; the budget only guards against globs that replace in a circle.
-        let budget = 2 * self.units.len() + 16;
-        if !unit.replaces().is_empty() && self.evictions < budget && self.try_replace(u) {
+        let budget = 2 * self.info.len() + 16;
+        if !self.replaces(u).is_empty() && self.evictions < budget && self.try_replace(u) {
             return;
         }
-        let found = self.classes[class]
-            .order
-            .iter()
-            .map(|&e| (e & 0xffff_ffff) as u32)
-            .find(|&m| self.blocker(u, m).is_none());
+        let found = self.classes[class].order.first(|m| self.blocker(u, m).is_none());
         match found {
             Some(m) => self.add(u, m),
             None => {
@@ -812,11 +845,10 @@ impl<'a> Planner<'a> {
     }
 
     fn place_follower(&mut self, u: u32) {
-        let unit = &self.units[u as usize];
         let rec = self.recs[u as usize];
         let mut fixed: Option<(u32, u32)> = None;
-        for &p in &unit.peers {
-            if self.units[p as usize].global {
+        for &p in self.peers.get(u) {
+            if self.info[p as usize].global {
                 continue;
             }
             let m = self.assigned[p as usize];
@@ -853,14 +885,12 @@ impl<'a> Planner<'a> {
             return;
         }
         // Every peer is global: any machine that runs all of them will do.
-        let class = unit.class as usize;
-        let found =
-            self.classes[class].order.iter().map(|&e| (e & 0xffff_ffff) as u32).find(|&m| self.fits(u, m));
+        let class = self.info[u as usize].class as usize;
+        let found = self.classes[class].order.first(|m| self.fits(u, m));
         match found {
             Some(m) => self.add(u, m),
             None => {
-                let peers: Vec<&str> =
-                    unit.peers.iter().map(|&p| self.recs[p as usize].name.as_str()).collect();
+                let peers: Vec<&str> = self.peers.get(u).iter().map(|&p| self.names.get(p)).collect();
                 self.reasons.insert(
                     u,
                     format!(
@@ -883,9 +913,8 @@ impl<'a> Planner<'a> {
     /// unit (and whatever follows it) elsewhere. Returns false when no
     /// replaced unit's machine can take it; the caller places it normally.
     fn try_replace(&mut self, u: u32) -> bool {
-        let unit = &self.units[u as usize];
         let mut candidates: BTreeSet<u64> = BTreeSet::new();
-        for &p in unit.replaces() {
+        for &p in self.replaces(u) {
             for &x in &self.matching_units[p as usize] {
                 let m = self.assigned[x as usize];
                 if x != u && m != NONE {
@@ -895,18 +924,14 @@ impl<'a> Planner<'a> {
         }
         for e in candidates {
             let m = (e & 0xffff_ffff) as u32;
-            if !self.classes[unit.class as usize].member[m as usize] {
+            if !self.classes[self.info[u as usize].class as usize].member[m as usize] {
                 continue;
             }
             let leaving = self.leaving(u, m);
             // Units that replace each other stay put, as fleet had it:
             // otherwise each run would swap them back.
-            let mutual = leaving.iter().any(|&x| {
-                self.units[x as usize]
-                    .replaces()
-                    .iter()
-                    .any(|p| self.units[u as usize].matched_by.contains(p))
-            });
+            let mutual =
+                leaving.iter().any(|&x| self.replaces(x).iter().any(|p| self.matched_by.get(u).contains(p)));
             if mutual || !self.fits_without(u, m, &leaving) {
                 continue;
             }
@@ -927,18 +952,17 @@ impl<'a> Planner<'a> {
 
     /// The non-global units on `m` that `u` replaces, and their followers.
     fn leaving(&self, u: u32, m: u32) -> Vec<u32> {
-        let replaces = self.units[u as usize].replaces();
+        let replaces = self.replaces(u);
         let mut out: Vec<u32> = self.residents[m as usize]
             .iter()
             .copied()
             .filter(|&x| {
-                !self.units[x as usize].global
-                    && self.units[x as usize].matched_by.iter().any(|p| replaces.contains(p))
+                !self.info[x as usize].global && self.matched_by.get(x).iter().any(|p| replaces.contains(p))
             })
             .collect();
         let mut i = 0;
         while i < out.len() {
-            for &f in &self.followers[out[i] as usize] {
+            for &f in self.followers.get(out[i]) {
                 if self.assigned[f as usize] == m && !out.contains(&f) {
                     out.push(f);
                 }
@@ -950,32 +974,29 @@ impl<'a> Planner<'a> {
 
     /// Whether `u` could go on `m` once `leaving` has left it.
     fn fits_without(&self, u: u32, m: u32, leaving: &[u32]) -> bool {
-        let unit = &self.units[u as usize];
-        let count = |map: &FxMap<u64, u32>, p: u32| map.get(&key(p, m)).copied().unwrap_or(0);
-        let hits_ok = unit.anti.iter().all(|&p| {
-            let gone = leaving.iter().filter(|&&x| self.units[x as usize].matched_by.contains(&p)).count();
-            count(&self.hits, p) as usize == gone
+        let hits_ok = self.anti.get(u).iter().all(|&p| {
+            let gone = leaving.iter().filter(|&&x| self.matched_by.get(x).contains(&p)).count();
+            self.counts.get(p, m, Count::Hits) as usize == gone
         });
-        let holds_ok = unit.matched_by.iter().all(|&p| {
-            let gone = leaving.iter().filter(|&&x| self.units[x as usize].anti.contains(&p)).count();
-            count(&self.holds, p) as usize == gone
+        let holds_ok = self.matched_by.get(u).iter().all(|&p| {
+            let gone = leaving.iter().filter(|&&x| self.anti.get(x).contains(&p)).count();
+            self.counts.get(p, m, Count::Holds) as usize == gone
         });
         hits_ok && holds_ok
     }
 
     /// Why `u` cannot go on `m`, as the end of a sentence naming `m`.
     fn why_not_on(&self, u: u32, m: u32) -> String {
-        let unit = &self.units[u as usize];
-        let class = &self.classes[unit.class as usize];
+        let class = &self.classes[self.info[u as usize].class as usize];
         if self.dead[m as usize] {
             return "which is gone".to_owned();
         }
         if !class.member[m as usize] {
             return format!("which lacks {}", class.label);
         }
-        for &p in &unit.peers {
+        for &p in self.peers.get(u) {
             if !self.peer_on(p, m) {
-                return format!("where {} does not run", self.recs[p as usize].name);
+                return format!("where {} does not run", self.names.get(p));
             }
         }
         match self.blocker(u, m) {
@@ -997,7 +1018,7 @@ impl<'a> Planner<'a> {
         let holder = self.residents[m as usize]
             .iter()
             .copied()
-            .filter(|&x| self.units[x as usize].anti.contains(&b.pattern))
+            .filter(|&x| self.anti.get(x).contains(&b.pattern))
             .min();
         match holder {
             Some(x) if self.is_conflict_of(x, b.pattern) => {
@@ -1015,14 +1036,12 @@ impl<'a> Planner<'a> {
     }
 
     fn is_conflict_of(&self, u: u32, pattern: u32) -> bool {
-        let unit = &self.units[u as usize];
-        unit.anti[..unit.n_conflicts].contains(&pattern)
+        self.anti.get(u)[..self.info[u as usize].n_conflicts as usize].contains(&pattern)
     }
 
     /// Why no machine of `u`'s class takes it (every one was tried).
     fn scan_reason(&self, u: u32) -> String {
-        let unit = &self.units[u as usize];
-        let class = &self.classes[unit.class as usize];
+        let class = &self.classes[self.info[u as usize].class as usize];
         if self.alive == 0 {
             return "no machines were given".to_owned();
         }
@@ -1060,14 +1079,10 @@ impl<'a> Planner<'a> {
 
     /// The placement of non-global unit `u`.
     fn placement_of(&self, u: u32) -> Placement {
-        let rec = self.recs[u as usize];
+        let unit = self.names.get(u).to_owned();
         match self.assigned[u as usize] {
-            NONE => Placement { unit: rec.name.clone(), machine: None, reason: Some(self.reason_text(u)) },
-            m => Placement {
-                unit: rec.name.clone(),
-                machine: Some(self.machines[m as usize].id.clone()),
-                reason: None,
-            },
+            NONE => Placement { unit, machine: None, reason: Some(self.reason_text(u)) },
+            m => Placement { unit, machine: Some(self.machines[m as usize].id.clone()), reason: None },
         }
     }
 
@@ -1078,54 +1093,55 @@ impl<'a> Planner<'a> {
             None => self.reasons.get(&u).cloned().unwrap_or_else(|| "not placed".to_owned()),
         }
     }
-
-    fn output(&self) -> Vec<Placement> {
-        let mut out = Vec::with_capacity(self.recs.len());
-        let pushed = self.each_placement(|unit, machine, reason| {
-            out.push(Placement { unit: unit.to_owned(), machine: machine.map(str::to_owned), reason });
-            Ok::<(), std::convert::Infallible>(())
-        });
-        if let Err(never) = pushed {
-            match never {}
-        }
-        out
-    }
-
-    /// Every placement in output order, borrowed: `f` gets the unit name,
-    /// the machine ID or none, and the reason when there is no machine.
-    fn each_placement<E>(
-        &self,
-        mut f: impl FnMut(&str, Option<&str>, Option<String>) -> Result<(), E>,
-    ) -> Result<(), E> {
-        for (i, rec) in self.recs.iter().enumerate() {
-            let u = idx(i);
-            let placed: Vec<u32> = if self.units[i].global {
-                let mut ms = self.global_machines.get(&u).cloned().unwrap_or_default();
-                ms.sort_unstable();
-                ms
-            } else if self.assigned[i] != NONE {
-                vec![self.assigned[i]]
-            } else {
-                Vec::new()
-            };
-            if placed.is_empty() {
-                f(&rec.name, None, Some(self.reason_text(u)))?;
-            }
-            for m in placed {
-                f(&rec.name, Some(&self.machines[m as usize].id), None)?;
-            }
-        }
-        Ok(())
-    }
 }
 
-/// The first 8 bytes of `name`, zero-padded, as a big-endian number: it
+/// The first 16 bytes of `name`, zero-padded, as a big-endian number: it
 /// orders names as their bytes do, except that equal keys need a full look.
-fn name_key(name: &str) -> u64 {
-    let mut b = [0u8; 8];
-    let n = name.len().min(8);
+fn name_key(name: &str) -> u128 {
+    let mut b = [0u8; 16];
+    let n = name.len().min(16);
     b[..n].copy_from_slice(&name.as_bytes()[..n]);
-    u64::from_be_bytes(b)
+    u128::from_be_bytes(b)
+}
+
+/// The unit called `name` in `names` (sorted), searched outward from unit
+/// `from`: a `MachineOf=` peer is nearly always a close neighbour by name
+/// (`app-side@1.service` beside `app@1.service`).
+fn find_near(names: &Names, name: &str, from: u32) -> Option<u32> {
+    let len = names.len();
+    let from = from as usize;
+    if from >= len {
+        return None;
+    }
+    let cmp = |i: usize| names.get(idx(i)).cmp(name);
+    let (lo, hi) = match cmp(from) {
+        Ordering::Equal => return Some(idx(from)),
+        Ordering::Less => {
+            // The name is after `from`: double the step until past it.
+            let mut step = 1;
+            while from + step < len && cmp(from + step).is_lt() {
+                step *= 2;
+            }
+            (from + step / 2 + 1, (from + step + 1).min(len))
+        }
+        Ordering::Greater => {
+            let mut step = 1;
+            while step <= from && cmp(from - step).is_gt() {
+                step *= 2;
+            }
+            (from.saturating_sub(step), from - step / 2)
+        }
+    };
+    let (mut lo, mut hi) = (lo, hi);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        match cmp(mid) {
+            Ordering::Less => lo = mid + 1,
+            Ordering::Greater => hi = mid,
+            Ordering::Equal => return Some(idx(mid)),
+        }
+    }
+    None
 }
 
 fn idx(i: usize) -> u32 {
@@ -1149,13 +1165,12 @@ fn build_class(req: &[(&str, Vec<&str>)], machines: &[&MachineRecord]) -> Class 
         .iter()
         .map(|m| req.iter().all(|(k, vs)| m.metadata.get(*k).is_some_and(|v| vs.contains(&v.as_str()))))
         .collect();
-    let members: Vec<u32> = member.iter().enumerate().filter(|(_, &b)| b).map(|(i, _)| idx(i)).collect();
     let label = req
         .iter()
         .map(|(k, vs)| if vs.len() > 1 { format!("({})", format_req(k, vs)) } else { format_req(k, vs) })
         .collect::<Vec<_>>()
         .join(" and ");
-    Class { order: members.iter().map(|&m| u64::from(m)).collect(), members, member, label }
+    Class::new(member, label)
 }
 
 /// `MachineID=`'s machine among the live ones (`dead` may be empty).
