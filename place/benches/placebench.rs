@@ -4,7 +4,7 @@
 //!
 //! Subcommands (cargo bench appends `--bench`, which is ignored):
 //!   gen MACHINES UNITS DIR   write DIR/machines.json and DIR/units.json
-//!   lib DIR                  time place::Cluster::new (placement only)
+//!   lib DIR                  time place::Cluster::new and a walk over its answer
 //!   read DIR                 only read the input (its peak RSS is the input's share)
 //!   lost DIR                 time re-placing one lost machine's units
 //!   ref DIR LIMIT_SECS       fleet's algorithm, stopped after LIMIT_SECS
