@@ -370,7 +370,13 @@ impl<'a> Planner<'a> {
         let mut class_ids: FxMap<Vec<(&str, Vec<&str>)>, u32> = FxMap::default();
         let mut last_class: Option<(&BTreeMap<String, Vec<String>>, u32)> = None;
         let mut last_glob: Option<(&str, u32)> = None;
-        let mut first_error = None;
+        // Of bad units, the first by name is reported, whatever the input order.
+        let mut first_error: Option<(&str, PlaceError)> = None;
+        let mut note = |name: &'a str, e: PlaceError| {
+            if first_error.as_ref().is_none_or(|(first, _)| name < *first) {
+                first_error = Some((name, e));
+            }
+        };
         let mut anti = Vec::new();
         for r in units {
             let c = &r.constraints;
@@ -379,9 +385,9 @@ impl<'a> Planner<'a> {
             let plain =
                 simple && (c.machine_of.is_empty() || c.conflicts.is_empty()) && c.replaces.is_empty();
             // Globs are checked when they are interned below.
-            if !plain && first_error.is_none() {
+            if !plain {
                 if let Some(problem) = c.problems().into_iter().next() {
-                    first_error = Some(PlaceError::new(format!("{}: {problem}", r.name)));
+                    note(&r.name, PlaceError::new(format!("{}: {problem}", r.name)));
                 }
             }
             anti.clear();
@@ -393,9 +399,7 @@ impl<'a> Planner<'a> {
                         _ => match patterns.intern(g) {
                             Ok(id) => id,
                             Err(e) => {
-                                first_error.get_or_insert_with(|| {
-                                    PlaceError::new(format!("{}: [X-Fleet] {key}{e}", r.name))
-                                });
+                                note(&r.name, PlaceError::new(format!("{}: [X-Fleet] {key}{e}", r.name)));
                                 continue;
                             }
                         },
@@ -463,7 +467,7 @@ impl<'a> Planner<'a> {
         if names.len() > 0 && names.get(0).is_empty() {
             return Err(PlaceError::new("a unit record has an empty name"));
         }
-        if let Some(e) = first_error {
+        if let Some((_, e)) = first_error {
             return Err(e);
         }
         // Patterns numbered by first use in name order, as if interned in
