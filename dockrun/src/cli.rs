@@ -95,7 +95,7 @@ pub struct Cli {
     #[arg(long, value_name = "NAME")]
     pub name: Option<String>,
 
-    /// Publish a container port: [IP:][HOST_PORT:]CONTAINER_PORT[/PROTO]
+    /// Publish container ports: [IP:][HOST_PORT:]CONTAINER_PORT[/PROTO]; either port may be a range (8000-8009:80-89)
     #[arg(short = 'p', long = "publish", value_name = "PORT")]
     pub publish: Vec<String>,
 

@@ -36,11 +36,16 @@ pub fn container_config(
     let mut exposed = Vec::new();
     let mut bindings: HashMap<String, Option<Vec<PortBinding>>> = HashMap::new();
     for spec in &cli.publish {
-        let (port, binding) = parse_publish(spec).map_err(|m| BadFlag(format!("-p {spec:?}: {m}")))?;
-        if !exposed.contains(&port) {
-            exposed.push(port.clone());
+        for (port, binding) in parse_publish(spec).map_err(|m| BadFlag(format!("-p {spec:?}: {m}")))? {
+            if !exposed.contains(&port) {
+                exposed.push(port.clone());
+            }
+            bindings
+                .entry(port)
+                .or_insert_with(|| Some(Vec::new()))
+                .get_or_insert_with(Vec::new)
+                .push(binding);
         }
-        bindings.entry(port).or_insert_with(|| Some(Vec::new())).get_or_insert_with(Vec::new).push(binding);
     }
 
     let mut labels = HashMap::new();
@@ -146,9 +151,12 @@ fn parse_env_file(
     Ok(out)
 }
 
-/// `[IP:][HOST_PORT:]CONTAINER_PORT[/PROTO]` into the engine's port key
-/// (`80/tcp`) and the host side of the binding.
-fn parse_publish(spec: &str) -> Result<(String, PortBinding), String> {
+/// `[IP:][HOST_PORT:]CONTAINER_PORT[/PROTO]` into the engine's port keys
+/// (`80/tcp`) and the host side of each binding. Either port may be a range
+/// (`8000-8009:80-89`): ranges of the same length pair up port by port; a
+/// host range with one container port lets the engine pick a free host
+/// port in it, as `docker run` does.
+fn parse_publish(spec: &str) -> Result<Vec<(String, PortBinding)>, String> {
     let (addr, proto) = match spec.rsplit_once('/') {
         Some((a, p)) => (a, p),
         None => (spec, "tcp"),
@@ -171,24 +179,55 @@ fn parse_publish(spec: &str) -> Result<(String, PortBinding), String> {
         (Some(i), [h, c]) => (Some(i), *h, *c),
         _ => return Err("expected [IP:][HOST_PORT:]CONTAINER_PORT[/PROTO]".to_owned()),
     };
-    let check = |p: &str, what: &str| -> Result<(), String> {
-        if p.contains('-') {
-            return Err("port ranges are not supported: publish each port with its own -p".to_owned());
-        }
-        match p.parse::<u16>() {
-            Ok(n) if n > 0 => Ok(()),
-            _ => Err(format!("{what} {p:?} is not a port number (1-65535)")),
-        }
-    };
-    check(container, "container port")?;
-    if !host.is_empty() {
-        check(host, "host port")?;
+    let (first, last) = port_range(container, "container port")?;
+    let hosts = if host.is_empty() { None } else { Some(port_range(host, "host port")?) };
+    let host_ip = ip.filter(|i| !i.is_empty()).map(str::to_owned);
+    let mut out = Vec::new();
+    for (i, port) in (first..=last).enumerate() {
+        let host_port = match hosts {
+            None => String::new(),
+            // One container port, a host range: the engine picks in the range.
+            Some((h1, h2)) if first == last => {
+                if h1 == h2 {
+                    h1.to_string()
+                } else {
+                    format!("{h1}-{h2}")
+                }
+            }
+            Some((h1, h2)) => {
+                if h2 - h1 != last - first {
+                    return Err(format!(
+                        "host ports {host} and container ports {container} are ranges of different lengths; \
+                         give ranges of the same length, or one container port"
+                    ));
+                }
+                (u32::from(h1) + u32::try_from(i).unwrap_or(u32::MAX)).to_string()
+            }
+        };
+        out.push((
+            format!("{port}/{proto}"),
+            PortBinding { host_ip: host_ip.clone(), host_port: Some(host_port) },
+        ));
     }
-    let binding = PortBinding {
-        host_ip: ip.filter(|i| !i.is_empty()).map(str::to_owned),
-        host_port: Some(host.to_owned()),
+    Ok(out)
+}
+
+/// `80` or `8000-8009`: the first and last port.
+fn port_range(text: &str, what: &str) -> Result<(u16, u16), String> {
+    let port = |p: &str| match p.parse::<u16>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(format!("{what} {p:?} is not a port number (1-65535)")),
     };
-    Ok((format!("{container}/{proto}"), binding))
+    match text.split_once('-') {
+        None => port(text).map(|p| (p, p)),
+        Some((a, b)) => {
+            let (a, b) = (port(a)?, port(b)?);
+            if b < a {
+                return Err(format!("{what} range {text:?} ends before it starts"));
+            }
+            Ok((a, b))
+        }
+    }
 }
 
 #[cfg(test)]
@@ -202,7 +241,14 @@ mod tests {
 
     #[test]
     fn publish_forms() {
-        let p = |s| parse_publish(s).map(|(k, b)| (k, b.host_ip, b.host_port.unwrap_or_default()));
+        let all = |s| {
+            parse_publish(s).map(|v| {
+                v.into_iter()
+                    .map(|(k, b)| (k, b.host_ip, b.host_port.unwrap_or_default()))
+                    .collect::<Vec<_>>()
+            })
+        };
+        let p = |s| all(s).map(|mut v| v.remove(0));
         assert_eq!(p("80"), Ok(("80/tcp".into(), None, String::new())));
         assert_eq!(p("8080:80"), Ok(("80/tcp".into(), None, "8080".into())));
         assert_eq!(
@@ -211,7 +257,18 @@ mod tests {
         );
         assert_eq!(p("127.0.0.1::80"), Ok(("80/tcp".into(), Some("127.0.0.1".into()), String::new())));
         assert_eq!(p("[::1]:8080:80"), Ok(("80/tcp".into(), Some("::1".into()), "8080".into())));
-        assert!(p("8000-8001:80").is_err());
+        assert_eq!(
+            all("127.0.0.1:8000-8001:80-81/udp"),
+            Ok(vec![
+                ("80/udp".into(), Some("127.0.0.1".into()), "8000".into()),
+                ("81/udp".into(), Some("127.0.0.1".into()), "8001".into())
+            ])
+        );
+        assert_eq!(all("8000-8009:80"), Ok(vec![("80/tcp".into(), None, "8000-8009".into())]));
+        assert_eq!(all("80-81").map(|v| v.len()), Ok(2));
+        assert!(all("8000-8002:80-81").unwrap_err().contains("different lengths"));
+        assert!(all("90-80").unwrap_err().contains("ends before it starts"));
+        assert!(all("80-").is_err());
         assert!(p("http").is_err());
         assert!(p("80/icmp").is_err());
         assert!(p("1:2:3:4").is_err());

@@ -57,6 +57,42 @@ fn serves_http_on_a_published_port_and_stops_cleanly_on_sigterm() {
 }
 
 #[test]
+fn a_port_range_publishes_each_port() {
+    let guard = Containers::new("range");
+    let (image, label, name) = (busybox_image(), guard.label(), guard.name("web"));
+    // Two free ports in a row on the host.
+    let port = loop {
+        let p = free_port();
+        if p < u16::MAX && std::net::TcpListener::bind(("127.0.0.1", p + 1)).is_ok() {
+            break p;
+        }
+    };
+    let publish = format!("127.0.0.1:{port}-{}:80-81", port + 1);
+    let web = Running::spawn(dockrun(&[
+        "--name",
+        &name,
+        "--label",
+        &label,
+        "--init",
+        "-p",
+        &publish,
+        &image,
+        "sh",
+        "-c",
+        "httpd -p 80 -h /www && exec httpd -f -p 81 -h /www",
+    ]));
+    for p in [port, port + 1] {
+        let addr = format!("127.0.0.1:{p}");
+        let (page, _) = wait_for("the page on each published port", DEADLINE, || http_get(&addr, "/"));
+        assert!(page.starts_with("HTTP/1.1 200"), "{addr}: {page}");
+    }
+    web.signal(Signal::SIGTERM);
+    let ended = web.wait(DEADLINE);
+    assert_eq!(ended.code, Some(0), "stderr: {}", ended.stderr);
+    assert_eq!(guard.count(), 0, "no container left");
+}
+
+#[test]
 fn stop_uses_the_containers_stop_signal() {
     let guard = Containers::new("stopsignal");
     let (image, label, name) = (busybox_image(), guard.label(), guard.name("s"));
