@@ -128,7 +128,8 @@ UNIT is a submitted unit, or an instance of a submitted template (foo@1.service 
 foo@.service); a bare name means NAME.service. The units that a started unit's
 Requires=, Wants= and BindsTo= name come along when they are submitted (or instances of
 submitted templates). Before anything is written, the placement rules run on the cluster
-as it is: a unit that cannot be placed is reported with the reason, and clusterctl exits 1.
+as it is: a unit that cannot be placed is reported with the reason, clusterctl exits 1, and
+none of the units given is started (all or nothing).
 
 Then clusterctl waits until every unit is placed (and, where machines report states,
 running), printing `Unit NAME launched on ID.../IP`; while waiting it says what it waits

@@ -142,7 +142,15 @@ pub async fn set_desired(
     let snap = cluster.snapshot(Want::ALL).await.map_err(ToolError::negative)?;
     let resolved = units::resolve(names, &snap.units, follow).map_err(ToolError::usage)?;
     if target.wants_machine() {
-        check_placeable(&snap, &resolved.names, &resolved.created)?;
+        let problems = unplaceable(&snap, &resolved.names, &resolved.created)?;
+        if !problems.is_empty() {
+            // All or nothing: say so, lest the others be taken for started.
+            return Err(ToolError::negative(format!(
+                "{}\nclusterctl: nothing was {}ed: leave the units above out, or make room for them",
+                problems.join("\nclusterctl: "),
+                verb(target)
+            )));
+        }
     } else if let Some(name) = resolved.created.keys().next() {
         return Err(ToolError::usage(format!("{name} is not loaded: nothing to {}", verb(target))));
     }
@@ -180,12 +188,12 @@ fn verb(target: Desired) -> &'static str {
 }
 
 /// Runs the placement rules over the cluster as it would be with `names`
-/// set to `target`; refuses with place's reason when one cannot go anywhere.
-fn check_placeable(
+/// wanting a machine; says which of them cannot go anywhere, and why.
+fn unplaceable(
     snap: &Snapshot,
     names: &[String],
     created: &BTreeMap<String, UnitRecord>,
-) -> Result<(), ToolError> {
+) -> Result<Vec<String>, ToolError> {
     let mut wanted: BTreeMap<&str, &UnitRecord> = snap
         .units
         .iter()
@@ -214,11 +222,7 @@ fn check_placeable(
             problems.push(format!("cannot place {name}: {reason}"));
         }
     }
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        Err(ToolError::negative(problems.join("\nclusterctl: ")))
-    }
+    Ok(problems)
 }
 
 /// Has `name` reached `target`? Returns the line to print when it has.

@@ -65,6 +65,7 @@ fn starting_more_instances_than_machines_fails_fast_with_the_reason() {
     assert!(took < Duration::from_secs(5), "took {took:?}");
     assert!(err.contains("cannot place node-etcd@5.service: "), "{err}");
     assert!(err.contains("node-etcd@*.service"), "reason names the rule: {err}");
+    assert!(err.contains("nothing was started"), "says the others were not started: {err}");
     // Nothing was written: node-etcd@4 was not started either.
     let files = env.ok(&["list-unit-files", "--no-legend", "--fields", "unit"]);
     assert!(!files.contains("node-etcd@4.service"), "{files}");
