@@ -362,7 +362,14 @@ impl<'a> Planner<'a> {
         // in memory: at a million units, reading them in name order instead
         // costs more than all the planning. Names are copied out, globs
         // interned, metadata requirements turned into machine classes.
-        let mut names_given = Names::with_capacity(n, units.iter().map(|u| u.name.len()).sum());
+        let name_bytes: usize = units.iter().map(|u| u.name.len()).sum();
+        if n >= NONE as usize || u32::try_from(name_bytes).is_err() {
+            return Err(PlaceError::new(format!(
+                "{n} units with {name_bytes} bytes of names are more than one plan holds \
+                 (under 2^32 units and 4 GiB of names); plan them in parts"
+            )));
+        }
+        let mut names_given = Names::with_capacity(n, name_bytes);
         let mut anti_given = Lists::with_capacity(n, n);
         let mut info_given = Vec::with_capacity(n);
         let mut patterns = Patterns::default();
