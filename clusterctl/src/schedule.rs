@@ -15,6 +15,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use etcd_client::{Client, Compare, EventType, TxnOp, WatchOptions};
+use fleetkit_core::constraints::Constraints;
 use fleetkit_core::records::{MachineRecord, Placement, UnitRecord};
 use fleetkit_core::signals::Shutdown;
 use fleetkit_core::{Exit, ToolError};
@@ -23,6 +24,15 @@ use tokio::time::{sleep, sleep_until, Instant};
 
 use crate::cluster::{etcd_err, leader_guard, Cluster, Want};
 use crate::{placement, units};
+
+/// What a round reads of a unit record: not its text, which at 100,000
+/// units is most of the bytes and nothing the rules look at.
+#[derive(Debug, serde::Deserialize)]
+struct Planned {
+    name: String,
+    hash: String,
+    constraints: Constraints,
+}
 
 /// What one round did.
 #[derive(Debug, Default)]
@@ -43,12 +53,26 @@ pub struct Round {
 /// etcd's error, or a unit whose rules contradict each other.
 pub async fn round(cluster: &Cluster, guard: &[Compare]) -> Result<Round, String> {
     let mut snap = cluster
-        .snapshot(Want { units: true, desired: true, machines: true, assign: true, states: false })
+        .snapshot_of::<Planned>(Want {
+            units: true,
+            desired: true,
+            machines: true,
+            assign: true,
+            states: false,
+        })
         .await?;
     let all = std::mem::take(&mut snap.units);
     let wanted: Vec<UnitRecord> = all
         .into_values()
         .filter(|u| !units::is_template(&u.name) && snap.desired_of(&u.name).wants_machine())
+        .map(|u| UnitRecord {
+            name: u.name,
+            template: None,
+            instance: None,
+            hash: u.hash,
+            constraints: u.constraints,
+            text: String::new(),
+        })
         .collect();
     let names: BTreeSet<&str> = wanted.iter().map(|u| u.name.as_str()).collect();
     let machines: Vec<MachineRecord> = snap.machines.values().cloned().collect();
