@@ -123,7 +123,9 @@ EOF
 # The soak: SOAK_N announcers for SOAK_SECS, a watch counting DELETEs.
 echo
 echo "soak: $SOAK_N announcers, TTL ${SOAK_TTL}s, ${SOAK_SECS}s, one local etcd"
-ctl watch --prefix /bench/soak/ >"$work/watch.out" 2>/dev/null &
+# etcdctl itself, not the ctl function: a function in the background is a
+# subshell, and killing that would leave etcdctl running.
+etcdctl --endpoints="$EP" watch --prefix /bench/soak/ >"$work/watch.out" 2>/dev/null &
 W_PID=$!
 pids+=("$W_PID")
 soak=()
