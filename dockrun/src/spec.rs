@@ -182,34 +182,25 @@ fn parse_publish(spec: &str) -> Result<Vec<(String, PortBinding)>, String> {
     let (first, last) = port_range(container, "container port")?;
     let hosts = if host.is_empty() { None } else { Some(port_range(host, "host port")?) };
     let host_ip = ip.filter(|i| !i.is_empty()).map(str::to_owned);
-    let mut out = Vec::new();
-    for (i, port) in (first..=last).enumerate() {
+    if let Some((h1, h2)) = hosts {
+        if first != last && h2 - h1 != last - first {
+            return Err(format!(
+                "host ports {host} and container ports {container} are ranges of different lengths; \
+                 give ranges of the same length, or one container port"
+            ));
+        }
+    }
+    let bindings = (first..=last).map(|port| {
         let host_port = match hosts {
             None => String::new(),
             // One container port, a host range: the engine picks in the range.
-            Some((h1, h2)) if first == last => {
-                if h1 == h2 {
-                    h1.to_string()
-                } else {
-                    format!("{h1}-{h2}")
-                }
-            }
-            Some((h1, h2)) => {
-                if h2 - h1 != last - first {
-                    return Err(format!(
-                        "host ports {host} and container ports {container} are ranges of different lengths; \
-                         give ranges of the same length, or one container port"
-                    ));
-                }
-                (u32::from(h1) + u32::try_from(i).unwrap_or(u32::MAX)).to_string()
-            }
+            Some((h1, h2)) if first == last && h1 != h2 => format!("{h1}-{h2}"),
+            // Paired port by port; h1 + (port - first) is at most h2.
+            Some((h1, _)) => (h1 + (port - first)).to_string(),
         };
-        out.push((
-            format!("{port}/{proto}"),
-            PortBinding { host_ip: host_ip.clone(), host_port: Some(host_port) },
-        ));
-    }
-    Ok(out)
+        (format!("{port}/{proto}"), PortBinding { host_ip: host_ip.clone(), host_port: Some(host_port) })
+    });
+    Ok(bindings.collect())
 }
 
 /// `80` or `8000-8009`: the first and last port.
