@@ -550,18 +550,8 @@ impl EtcdCluster {
     /// None when none of them knows a leader.
     #[must_use]
     pub fn leader(&self) -> Option<usize> {
-        let out = self.etcdctl().args(["endpoint", "status", "-w", "json"]).output().ok()?;
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
-        for entry in v.as_array()? {
-            let status = entry.get("Status")?;
-            let id = status.get("header")?.get("member_id")?.as_u64()?;
-            let leader = status.get("leader")?.as_u64()?;
-            if id == leader && leader != 0 {
-                let ep = entry.get("Endpoint")?.as_str()?;
-                return self.members.iter().position(|m| m.endpoint() == ep);
-            }
-        }
-        None
+        let ep = leader_endpoint(&mut self.etcdctl())?;
+        self.members.iter().position(|m| m.endpoint() == ep)
     }
 
     /// Waits until the running members agree on a leader that is not
@@ -614,7 +604,22 @@ fn tls_flags(t: &TlsFiles) -> Vec<String> {
     ]
 }
 
-fn etcdctl_cmd(ctl_args: &[String], endpoints: &[String]) -> Command {
+/// The endpoint of the member that leads, as `etcdctl endpoint status`
+/// (run by `etcdctl`, which names the endpoints to ask) reports it.
+pub(crate) fn leader_endpoint(etcdctl: &mut Command) -> Option<String> {
+    let out = etcdctl.args(["endpoint", "status", "-w", "json"]).output().ok()?;
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+    v.as_array()?.iter().find_map(|entry| {
+        let status = entry.get("Status")?;
+        let id = status.get("header")?.get("member_id")?.as_u64()?;
+        let leader = status.get("leader")?.as_u64()?;
+        (id == leader && leader != 0).then(|| entry.get("Endpoint")?.as_str().map(str::to_owned))?
+    })
+}
+
+/// etcdctl (v3 API, short timeouts, nothing from the caller's environment)
+/// against `endpoints`, with `ctl_args` (TLS, user).
+pub(crate) fn etcdctl_cmd(ctl_args: &[String], endpoints: &[String]) -> Command {
     let mut cmd = Command::new("etcdctl");
     cmd.env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
