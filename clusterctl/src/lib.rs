@@ -8,6 +8,7 @@
 //! `[X-Fleet]` rules, `units` names and expands unit files, `table` lays out
 //! fleetctl's tables.
 
+pub mod agent;
 pub mod cluster;
 pub mod list;
 pub mod placement;
@@ -156,6 +157,25 @@ EXAMPLES:
   clusterctl schedule
   clusterctl schedule --watch --ttl 5";
 
+const AGENT_HELP: &str = "\
+The machine side, one per machine, run by systemd (fleetkit-agent.service). It keeps
+PREFIX/machines/ID on a lease of --ttl seconds (resumed after a restart of the agent, so a
+restart moves nothing), watches only PREFIX/assign/ID/, writes each assigned unit to
+/run/fleetkit/units/NAME linked from /run/systemd/system, has systemd load, start and stop
+it over D-Bus, and reports its LoadState/ActiveState/SubState to PREFIX/states/ID/NAME as
+systemd signals them (with systemd's Result and the journal's last lines when it failed).
+
+Units keep running while etcd is slow, restarting or away; a unit is stopped only when its
+assignment is gone. A unit file that exists on the machine and is not fleetkit's is never
+replaced: the unit's report says so. The TTL trades failover time against tolerance of a
+short outage: a machine away for longer than it has its units moved elsewhere, and stops
+its own copies when it is back. With --fence it stops them as soon as the lease cannot be
+renewed for a TTL (at most one copy, but an etcd-wide outage stops every unit).
+
+EXAMPLES:
+  clusterctl agent --metadata region=eu,disk=ssd
+  clusterctl --endpoints http://10.0.0.1:2379,http://10.0.0.2:2379 agent --ttl 10";
+
 #[derive(Debug, Parser)]
 #[command(name = "clusterctl", version, about = ABOUT, long_about = LONG_ABOUT, after_long_help = EXAMPLES)]
 struct Cli {
@@ -277,6 +297,10 @@ enum Verb {
         #[arg(default_value = "/announce/", value_name = "PREFIX")]
         key_prefix: String,
     },
+    /// Run this machine's agent: keep it present, run the units assigned to it, report their states
+    #[command(after_long_help = AGENT_HELP)]
+    Agent(agent::AgentArgs),
+
     /// Run the scheduler: one round, or --watch to lead and react to changes
     #[command(after_long_help = SCHEDULE_HELP)]
     Schedule {
@@ -342,6 +366,7 @@ async fn dispatch(cli: Cli) -> Result<Exit, ToolError> {
         Verb::ListAnnouncements { list: args, key_prefix } => {
             list::announcements(&cluster, &key_prefix, &args, &mut out).await.map(|()| Exit::SUCCESS)
         }
+        Verb::Agent(args) => agent::run(&cluster, &args, &cli.etcd.endpoints).await,
         Verb::Schedule { watch: false, ttl } => schedule::once(&cluster, ttl, &mut out).await,
         Verb::Schedule { watch: true, ttl } => {
             let mut long = cli.etcd.clone();

@@ -13,8 +13,9 @@
 //! Addresses on the lab's `10.213.N.0/24`: `.1` the host, `.2` the registry,
 //! `.11`.. etcd members, `.101`.. machines. fleetkit's built binaries are
 //! bind-mounted read-only at `/opt/fleetkit/bin` and linked from
-//! `/usr/local/bin`; `/etc/environment` holds `COREOS_PUBLIC_IPV4`,
-//! `COREOS_PRIVATE_IPV4` and `ETCDCTL_ENDPOINTS`.
+//! `/usr/local/bin`; `/etc/environment` (also at `/etc/fleetkit/fleetkit.env`,
+//! where fleetkit's services read their etcd options) holds
+//! `COREOS_PUBLIC_IPV4`, `COREOS_PRIVATE_IPV4` and `ETCDCTL_ENDPOINTS`.
 //!
 //! Everything a lab makes carries the label `fleetkit.lab=NAME` and
 //! `fleetkit.lab.owner=PID`; dropping the [`Lab`] removes it all (also when
@@ -492,6 +493,8 @@ impl Lab {
                     "-v",
                     &format!("{env}:/etc/environment:ro"),
                     "-v",
+                    &format!("{env}:/etc/fleetkit/fleetkit.env:ro"),
+                    "-v",
                     &format!("{}.pub:/root/.ssh/authorized_keys:ro", self.ssh_key().display()),
                     "-v",
                     &format!("{}:/opt/fleetkit/bin:ro", bin_dir.display()),
@@ -678,6 +681,52 @@ impl Machine {
         all.extend_from_slice(args);
         let out = self.exec(&all);
         String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Copies the unit file at `path` on the host into the machine's
+    /// `/etc/systemd/system` and has systemd reload.
+    ///
+    /// # Panics
+    /// When the copy or the reload fails.
+    pub fn install_unit(&self, path: &Path) {
+        let name = path.file_name().and_then(|n| n.to_str()).expect("a unit file name");
+        docker_ok(&[
+            "cp",
+            &path.display().to_string(),
+            &format!("{}:/etc/systemd/system/{name}", self.container),
+        ]);
+        let out = self.exec(&["systemctl", "daemon-reload"]);
+        assert!(
+            out.status.success(),
+            "daemon-reload on {}: {}",
+            self.hostname,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// `systemctl ARGS` on the machine, insisting on success; its stdout.
+    ///
+    /// # Panics
+    /// When systemctl fails (with its stderr and the journal's end).
+    pub fn systemctl(&self, args: &[&str]) -> String {
+        let mut all = vec!["systemctl"];
+        all.extend_from_slice(args);
+        let out = self.exec(&all);
+        assert!(
+            out.status.success(),
+            "systemctl {args:?} on {}: {}\n{}",
+            self.hostname,
+            String::from_utf8_lossy(&out.stderr),
+            self.journal(&["-n", "20"])
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
+    /// A unit's property as `systemctl show -p NAME --value` prints it.
+    #[must_use]
+    pub fn unit_property(&self, unit: &str, property: &str) -> String {
+        let out = self.exec(&["systemctl", "show", "-p", property, "--value", unit]);
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
     }
 
     /// `systemctl is-system-running`: `running` once booted with nothing

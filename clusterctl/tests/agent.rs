@@ -1,0 +1,302 @@
+//! The machine agent on real machines: the lab's containers with systemd as
+//! PID 1 and their own Docker engines, a three-member etcd, the shipped
+//! `fleetkit-agent.service`, and the tutorial's units running for real.
+
+use std::collections::BTreeMap;
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use fleetkit_tests::bin::tool;
+use fleetkit_tests::docker::{http_get, INDEX_HTML};
+use fleetkit_tests::lab::{Lab, Machine};
+use fleetkit_tests::wait::{wait_for, wait_until};
+
+const APP: &str = include_str!("../../dockrun/units/node-etcd@.service");
+const SIDEKICK: &str = include_str!("../../announce/units/node-etcd-discovery@.service");
+const AGENT_UNIT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/units/fleetkit-agent.service");
+
+/// A lab with agents running on every machine, and clusterctl on the host
+/// aimed at its etcd.
+struct Cluster {
+    lab: Lab,
+    dir: tempfile::TempDir,
+    scheduler: Option<std::process::Child>,
+}
+
+impl Cluster {
+    fn start(machines: usize) -> Self {
+        let lab = Lab::new().machines(machines).etcd(3).start();
+        for (i, m) in lab.machines().iter().enumerate() {
+            m.install_unit(Path::new(AGENT_UNIT));
+            let dropin = format!(
+                "mkdir -p /etc/systemd/system/fleetkit-agent.service.d && printf \
+                 '[Service]\\nEnvironment=FLEETKIT_METADATA=rack=r{}\\n' > \
+                 /etc/systemd/system/fleetkit-agent.service.d/metadata.conf",
+                i + 1
+            );
+            assert!(m.sh(&dropin).status.success());
+            m.systemctl(&["daemon-reload"]);
+            m.systemctl(&["enable", "--now", "fleetkit-agent.service"]);
+        }
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut c = Self { lab, dir, scheduler: None };
+        let endpoints = c.lab.endpoints();
+        let scheduler = Command::new(tool("clusterctl"))
+            .args(["--endpoints", &endpoints, "schedule", "--watch", "--ttl", "3"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start the scheduler");
+        c.scheduler = Some(scheduler);
+        wait_until("every agent's machine record", Duration::from_secs(20), || {
+            c.ok(&["list-machines", "--no-legend"]).lines().count() == machines
+        });
+        c
+    }
+
+    fn clusterctl(&self, args: &[&str]) -> Output {
+        Command::new(tool("clusterctl"))
+            .args(["--endpoints", &self.lab.endpoints()])
+            .args(args)
+            .current_dir(self.dir.path())
+            .stdin(Stdio::null())
+            .output()
+            .expect("run clusterctl")
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.clusterctl(args);
+        assert!(
+            out.status.success(),
+            "clusterctl {args:?} failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// The tutorial's two units, with the app's image and command replaced
+    /// by the lab's httpd image (no image can be pulled from outside).
+    fn submit_tutorial(&self) {
+        let original = "marcuspoehls/node-etcd \\\n  /bin/sh -c \"cd /src && npm i && node server.js\"";
+        assert!(APP.contains(original), "the tutorial unit changed: update this test");
+        let app = APP.replace(original, &format!("{} httpd -f -p 3000 -h /www", self.lab.image()));
+        // busybox httpd as PID 1 ignores SIGTERM: give it an init, as a real image would have.
+        let app = app.replace("--stop-timeout 10", "--stop-timeout 10 --init");
+        std::fs::write(self.dir.path().join("node-etcd@.service"), app).expect("write the app unit");
+        std::fs::write(self.dir.path().join("node-etcd-discovery@.service"), SIDEKICK)
+            .expect("write the sidekick");
+        self.ok(&["submit", "node-etcd@.service", "node-etcd-discovery@.service"]);
+    }
+
+    /// unit → (machine ID, ACTIVE, SUB) from `list-units --json`.
+    fn units(&self) -> BTreeMap<String, (String, String, String)> {
+        self.ok(&["list-units", "--json"])
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .map(|v| {
+                let s = |k: &str| v.get(k).and_then(|x| x.as_str()).unwrap_or("-").to_owned();
+                (s("unit"), (s("machine"), s("active"), s("sub")))
+            })
+            .collect()
+    }
+
+    fn machine_of(&self, unit: &str) -> &Machine {
+        let id =
+            self.units().get(unit).map(|u| u.0.clone()).unwrap_or_else(|| panic!("{unit} is not listed"));
+        self.lab
+            .machines()
+            .iter()
+            .find(|m| id.starts_with(m.id()) || m.id().starts_with(&id))
+            .unwrap_or_else(|| panic!("{unit} on {id}, not a lab machine"))
+    }
+
+    /// Every assignment: `assign/ID/NAME` keys, read with etcdctl.
+    fn assignments(&self) -> Vec<String> {
+        let out = self
+            .lab
+            .etcdctl()
+            .args(["get", "--prefix", "--keys-only", "/fleetkit/assign/"])
+            .output()
+            .expect("etcdctl");
+        String::from_utf8_lossy(&out.stdout).lines().filter(|l| !l.is_empty()).map(str::to_owned).collect()
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        if let Some(mut s) = self.scheduler.take() {
+            let _ = s.kill();
+            let _ = s.wait();
+        }
+    }
+}
+
+fn refuses(addr: SocketAddr) -> bool {
+    TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_err()
+}
+
+#[test]
+fn agents_run_the_tutorial_report_real_states_and_survive_restarts_and_a_leader_kill() {
+    let c = Cluster::start(3);
+    let machines = c.ok(&["list-machines", "--no-legend", "--full"]);
+    for (i, m) in c.lab.machines().iter().enumerate() {
+        let line = machines
+            .lines()
+            .find(|l| l.starts_with(m.id()))
+            .unwrap_or_else(|| panic!("{} not in:\n{machines}", m.id()));
+        assert!(line.contains(&m.ip().to_string()), "{line}");
+        assert!(line.contains(&format!("rack=r{}", i + 1)), "{line}");
+    }
+
+    c.submit_tutorial();
+    let names: Vec<String> = (1..=3).map(|i| format!("node-etcd@{i}.service")).collect();
+    let mut args = vec!["start"];
+    args.extend(names.iter().map(String::as_str));
+    c.ok(&args);
+    // `start` returned: all six units are active on their machines.
+    let units = c.units();
+    assert_eq!(units.len(), 6, "{units:?}");
+    for (unit, (_, active, sub)) in &units {
+        assert_eq!((active.as_str(), sub.as_str()), ("active", "running"), "{unit}");
+    }
+    let mut ips = Vec::new();
+    for name in &names {
+        let m = c.machine_of(name);
+        let sidekick = name.replace("node-etcd@", "node-etcd-discovery@");
+        assert_eq!(c.machine_of(&sidekick).id(), m.id(), "{sidekick} beside its app");
+        let page =
+            http_get(&format!("{}:3000", m.ip()), "/").unwrap_or_else(|| panic!("{name} does not answer"));
+        assert!(page.ends_with(INDEX_HTML), "{page}");
+        ips.push(m.ip().to_string());
+    }
+    ips.sort();
+    ips.dedup();
+    assert_eq!(ips.len(), 3, "three instances on three machines");
+    let announced = wait_for("three announcements", Duration::from_secs(10), || {
+        let out = c.ok(&["list-announcements", "--no-legend", "/announce/services/"]);
+        (out.lines().count() == 3).then_some(out)
+    })
+    .0;
+    for ip in &ips {
+        assert!(announced.contains(&format!("{ip}:3000")), "{announced}");
+    }
+
+    // stop: the container goes, the port refuses, the state and the announcement follow.
+    let m2 = c.machine_of("node-etcd@2.service").clone();
+    c.ok(&["stop", "node-etcd@2.service"]);
+    wait_until("node-etcd@2 inactive", Duration::from_secs(20), || {
+        c.units().get("node-etcd@2.service").is_some_and(|u| u.1 == "inactive")
+    });
+    assert!(refuses(SocketAddr::from((m2.ip(), 3000))));
+    let ps = String::from_utf8_lossy(&m2.exec(&["docker", "ps", "-aq"]).stdout).trim().to_owned();
+    assert_eq!(ps, "", "the container is gone");
+    wait_until("node-etcd2's announcement gone", Duration::from_secs(10), || {
+        !c.ok(&["list-announcements", "/announce/services/"]).contains("node-etcd2")
+    });
+    c.ok(&["start", "node-etcd@2.service"]);
+    assert!(http_get(&format!("{}:3000", c.machine_of("node-etcd@2.service").ip()), "/").is_some());
+
+    // destroy: the file leaves the machine and systemd forgets the unit.
+    let m3 = c.machine_of("node-etcd@3.service").clone();
+    c.ok(&["destroy", "node-etcd@3.service", "node-etcd-discovery@3.service"]);
+    wait_until("node-etcd@3's file gone", Duration::from_secs(20), || {
+        !m3.exec(&["test", "-e", "/run/fleetkit/units/node-etcd@3.service"]).status.success()
+            && m3.unit_property("node-etcd@3.service", "LoadState") == "not-found"
+    });
+    assert!(!m3.exec(&["test", "-e", "/run/systemd/system/node-etcd@3.service"]).status.success());
+
+    // Restarting the agent, gently and not: nothing restarts, nothing moves.
+    let m1 = c.machine_of("node-etcd@1.service").clone();
+    let invocation = |m: &Machine| m.unit_property("node-etcd@1.service", "InvocationID");
+    let before = invocation(&m1);
+    let assigned = c.assignments();
+    assert!(!before.is_empty());
+    m1.systemctl(&["restart", "fleetkit-agent.service"]);
+    m1.systemctl(&["kill", "-s", "KILL", "fleetkit-agent.service"]);
+    wait_until("the agent restarted after SIGKILL", Duration::from_secs(10), || {
+        m1.unit_property("fleetkit-agent.service", "ActiveState") == "active"
+            && m1.unit_property("fleetkit-agent.service", "NRestarts") == "1"
+    });
+    assert_eq!(invocation(&m1), before, "the app was not restarted");
+    assert_eq!(c.assignments(), assigned, "no assignment changed");
+
+    // The etcd leader killed: nothing restarts, nothing moves, states stay current.
+    let invocations: Vec<(Machine, String)> = ["node-etcd@1.service", "node-etcd@2.service"]
+        .iter()
+        .map(|u| {
+            let m = c.machine_of(u).clone();
+            let id = m.unit_property(u, "InvocationID");
+            (m, id)
+        })
+        .collect();
+    let leader = c.lab.wait_leader(None, Duration::from_secs(10));
+    c.lab.etcd()[leader].kill();
+    let _ = c.lab.wait_leader(Some(leader), Duration::from_secs(10));
+    c.ok(&["stop", "node-etcd@2.service"]);
+    wait_until("node-etcd@2 inactive after the leader change", Duration::from_secs(20), || {
+        c.units().get("node-etcd@2.service").is_some_and(|u| u.1 == "inactive")
+    });
+    assert_eq!(invocations[0].0.unit_property("node-etcd@1.service", "InvocationID"), invocations[0].1);
+    assert_eq!(c.assignments(), assigned, "no assignment changed");
+}
+
+#[test]
+fn a_unit_that_fails_makes_start_exit_1_naming_the_machine_the_result_and_the_journal() {
+    let c = Cluster::start(1);
+    std::fs::write(
+        c.dir.path().join("broken.service"),
+        "[Service]\nExecStart=/bin/sh -c 'echo broken-marker-line; exit 3'\n",
+    )
+    .expect("write the unit");
+    let started = std::time::Instant::now();
+    let out = c.clusterctl(&["start", "broken.service"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(30), "took {:?}", started.elapsed());
+    let m = &c.lab.machines()[0];
+    assert!(err.contains(&m.id()[..8]), "names the machine: {err}");
+    assert!(err.contains("exit-code"), "names systemd's result: {err}");
+    assert!(err.contains("broken-marker-line"), "shows the journal: {err}");
+}
+
+#[test]
+fn assignments_that_would_leave_the_unit_directory_or_clobber_a_unit_are_refused() {
+    let c = Cluster::start(1);
+    let m = &c.lab.machines()[0];
+    for bad in ["../../../etc/evil.service", "x/../../evil.service", "..", "web@.service"] {
+        let key = format!("/fleetkit/assign/{}/{bad}", m.id());
+        let put = c
+            .lab
+            .etcdctl()
+            .args(["put", &key, r#"{"hash":"00","state":"launched"}"#])
+            .status()
+            .expect("etcdctl");
+        assert!(put.success());
+    }
+    wait_until("the agent to refuse them", Duration::from_secs(10), || {
+        m.journal(&["-u", "fleetkit-agent.service"]).matches("refusing assignment").count() >= 4
+    });
+    for path in ["/etc/evil.service", "/run/evil.service", "/evil.service", "/run/fleetkit/evil.service"] {
+        assert!(!m.exec(&["test", "-e", path]).status.success(), "{path} was written");
+    }
+    let units =
+        String::from_utf8_lossy(&m.exec(&["ls", "-A", "/run/fleetkit/units"]).stdout).trim().to_owned();
+    assert_eq!(units, "");
+
+    // A unit of the same name that is not fleetkit's is left alone and reported.
+    assert!(m
+        .sh("printf '[Service]\\nExecStart=/bin/sleep 1000\\n' > /etc/systemd/system/clash.service")
+        .status
+        .success());
+    std::fs::write(c.dir.path().join("clash.service"), "[Service]\nExecStart=/bin/true\n").expect("write");
+    let out = c.clusterctl(&["start", "clash.service"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("/etc/systemd/system/clash.service") && err.contains("not fleetkit's"), "{err}");
+    let kept =
+        String::from_utf8_lossy(&m.exec(&["cat", "/etc/systemd/system/clash.service"]).stdout).into_owned();
+    assert!(kept.contains("sleep 1000"), "the machine's own unit is untouched: {kept}");
+}
