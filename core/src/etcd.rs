@@ -12,6 +12,8 @@ use std::time::Duration;
 use clap::Args;
 use etcd_client::{Certificate, Client, ConnectOptions, Identity, TlsOptions};
 
+use crate::duration::parse_duration;
+
 /// The etcd connection flags shared by announce and clusterctl.
 #[derive(Debug, Clone, Args)]
 pub struct EtcdArgs {
@@ -41,37 +43,14 @@ pub struct EtcdArgs {
     #[arg(long, env = "ETCDCTL_USER", value_name = "NAME:PASSWORD")]
     pub user: Option<String>,
 
-    /// give up connecting to an endpoint after this long (e.g. 2s, 500ms)
+    /// give up connecting to an endpoint after this long (e.g. 2s, 500ms, 1m30s; a bare number is
+    /// seconds)
     #[arg(long, env = "ETCDCTL_DIAL_TIMEOUT", default_value = "2s", value_parser = parse_duration, value_name = "DURATION")]
     pub dial_timeout: Duration,
 
-    /// give up on a single request after this long (e.g. 5s)
+    /// give up on a single request after this long (e.g. 5s, 1m30s; a bare number is seconds)
     #[arg(long, env = "ETCDCTL_COMMAND_TIMEOUT", default_value = "5s", value_parser = parse_duration, value_name = "DURATION")]
     pub command_timeout: Duration,
-}
-
-/// Parses etcdctl-style durations: `5s`, `500ms`, `1m`, or bare seconds.
-///
-/// # Errors
-/// A message naming the value and the accepted forms.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let bad = || format!("'{s}' is not a duration: use e.g. 5s, 500ms, 1m or a number of seconds");
-    let (num, unit) = match s.find(|c: char| !(c.is_ascii_digit() || c == '.')) {
-        Some(i) => s.split_at(i),
-        None => (s, "s"),
-    };
-    let n: f64 = num.parse().map_err(|_| bad())?;
-    let secs = match unit {
-        "ms" => n / 1000.0,
-        "s" => n,
-        "m" => n * 60.0,
-        "h" => n * 3600.0,
-        _ => return Err(bad()),
-    };
-    if !secs.is_finite() || !(0.0..=1.0e9).contains(&secs) {
-        return Err(bad());
-    }
-    Ok(Duration::from_secs_f64(secs))
 }
 
 impl EtcdArgs {
@@ -206,17 +185,6 @@ impl Keys {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("5s").unwrap(), Duration::from_secs(5));
-        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
-        assert_eq!(parse_duration("2").unwrap(), Duration::from_secs(2));
-        assert_eq!(parse_duration("1m").unwrap(), Duration::from_secs(60));
-        assert!(parse_duration("five").is_err());
-        assert!(parse_duration("5x").is_err());
-        assert!(parse_duration("").is_err());
-    }
 
     #[test]
     fn endpoints() {
