@@ -21,6 +21,7 @@ use etcd_client::{
     Client, Compare, CompareOp, ConnectOptions, EventType, KeyValue, PutOptions, Txn, TxnOp, TxnOpResponse,
     WatchOptions, WatchStream,
 };
+use fleetkit_core::log::{Level, Log};
 use fleetkit_core::notify::Notifier;
 use fleetkit_core::signals::{Received, Shutdown};
 use fleetkit_core::{Exit, ToolError};
@@ -30,7 +31,6 @@ use tokio::time::{sleep_until, timeout, Instant};
 use crate::backoff::Backoff;
 use crate::check::Health;
 use crate::cli::Config;
-use crate::log::{Level, Log};
 
 /// What the key is doing, as far as the log and systemd are told.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

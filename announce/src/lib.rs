@@ -5,19 +5,19 @@
 //! key on an etcd v3 lease instead. `cli` checks the command line before etcd
 //! is touched, `announcer` is the loop that keeps the lease and key and
 //! survives etcd's restarts, `check` runs the optional health check,
-//! `log` tells the journal what is going on (core's `notify` tells systemd),
-//! and `backoff` spaces out retries.
+//! and `backoff` spaces out retries; core's `log` and `notify` tell the
+//! journal and systemd what is going on.
 
 pub mod announcer;
 pub mod backoff;
 pub mod check;
 pub mod cli;
-pub mod log;
 
 use std::ffi::OsString;
 use std::io::Write;
 
 use clap::{CommandFactory, Parser};
+use fleetkit_core::log::Log;
 use fleetkit_core::notify::Notifier;
 use fleetkit_core::signals::Shutdown;
 use fleetkit_core::{Exit, ToolError};
@@ -45,7 +45,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<Exit, ToolError> 
     runtime.block_on(async move {
         let shutdown = Shutdown::install()
             .map_err(|e| ToolError::with_code(1, format!("cannot install signal handlers: {e}")))?;
-        let log = log::Log::detect();
+        let log = Log::detect("announce");
         let notify = Notifier::new("announce");
         if cfg.once {
             if let Some(check) = &cfg.check {

@@ -15,6 +15,7 @@ pub mod duration;
 pub mod exit;
 pub mod expand;
 pub mod glob;
+pub mod log;
 pub mod name;
 pub mod notify;
 pub mod records;
