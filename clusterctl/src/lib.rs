@@ -9,6 +9,7 @@
 //! fleetctl's tables.
 
 pub mod cluster;
+pub mod keys;
 pub mod list;
 pub mod placement;
 pub mod schedule;
@@ -22,10 +23,11 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, CommandFactory, Parser, Subcommand};
-use fleetkit_core::etcd::{EtcdArgs, Keys};
+use fleetkit_core::etcd::EtcdArgs;
 use fleetkit_core::{Exit, ToolError};
 
 use crate::cluster::{Cluster, Desired};
+use crate::keys::Keys;
 
 const ABOUT: &str = "Control a fleetkit cluster: submit and start units, list them, run the scheduler";
 

@@ -24,6 +24,7 @@ use tokio::sync::oneshot;
 use tokio::time::{sleep, sleep_until, Instant};
 
 use crate::cluster::{etcd_err, leader_guard, Cluster, Want};
+use crate::keys::Dir;
 use crate::{placement, units};
 
 /// What a round reads of a unit record: not its text, which at 100,000
@@ -328,9 +329,9 @@ async fn lead(
         let opts = WatchOptions::new().with_prefix().with_start_revision(first + 1);
         let mut wc = cluster.client.watch_client().max_decoding_message_size(1 << 30);
         let stream = async {
-            let mut s = wc.watch(cluster.keys.dir("units"), Some(opts.clone())).await?;
-            s.watch(cluster.keys.dir("desired"), Some(opts.clone())).await?;
-            s.watch(cluster.keys.dir("machines"), Some(opts.clone())).await?;
+            let mut s = wc.watch(cluster.keys.dir(Dir::Units), Some(opts.clone())).await?;
+            s.watch(cluster.keys.dir(Dir::Desired), Some(opts.clone())).await?;
+            s.watch(cluster.keys.dir(Dir::Machines), Some(opts.clone())).await?;
             s.watch(key.to_vec(), Some(WatchOptions::new().with_start_revision(first + 1))).await?;
             Ok::<_, etcd_client::Error>(s)
         }

@@ -1,4 +1,4 @@
-//! How announce and clusterctl reach etcd, and where fleetkit keeps its keys.
+//! How announce and clusterctl reach etcd.
 //!
 //! The options carry etcdctl's names and `ETCDCTL_*` variables so an
 //! operator's environment works unchanged. Everything a user can get wrong
@@ -131,57 +131,6 @@ fn check_endpoint(e: &str, tls: bool) -> Result<String, String> {
     Ok(e.to_string())
 }
 
-/// fleetkit's key layout under a prefix (default `/fleetkit`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Keys {
-    prefix: String,
-}
-
-impl Keys {
-    /// The layout under `prefix`; a trailing `/` is ignored.
-    #[must_use]
-    pub fn new(prefix: &str) -> Self {
-        Self { prefix: prefix.trim_end_matches('/').to_string() }
-    }
-
-    /// `units/NAME`: the unit record JSON (templates too).
-    #[must_use]
-    pub fn unit(&self, name: &str) -> String {
-        format!("{}/units/{name}", self.prefix)
-    }
-    /// `desired/NAME`: inactive, loaded or launched.
-    #[must_use]
-    pub fn desired(&self, name: &str) -> String {
-        format!("{}/desired/{name}", self.prefix)
-    }
-    /// `machines/ID`: the machine record, on the machine's lease.
-    #[must_use]
-    pub fn machine(&self, id: &str) -> String {
-        format!("{}/machines/{id}", self.prefix)
-    }
-    /// `assign/ID/NAME`: unit NAME placed on machine ID.
-    #[must_use]
-    pub fn assign(&self, machine: &str, name: &str) -> String {
-        format!("{}/assign/{machine}/{name}", self.prefix)
-    }
-    /// `states/NAME/ID`: the state machine ID reports for unit NAME.
-    #[must_use]
-    pub fn state(&self, name: &str, machine: &str) -> String {
-        format!("{}/states/{name}/{machine}", self.prefix)
-    }
-    /// `election/scheduler`: the scheduler's election name.
-    #[must_use]
-    pub fn election(&self) -> String {
-        format!("{}/election/scheduler", self.prefix)
-    }
-    /// The directory prefix of one kind of key, with a trailing `/`
-    /// (`units`, `desired`, `machines`, `assign`, `states`).
-    #[must_use]
-    pub fn dir(&self, kind: &str) -> String {
-        format!("{}/{kind}/", self.prefix)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -196,14 +145,5 @@ mod tests {
             assert!(check_endpoint(bad, false).is_err(), "{bad}");
         }
         assert!(check_endpoint("http://127.0.0.1:2379", true).is_err());
-    }
-
-    #[test]
-    fn key_layout() {
-        let k = Keys::new("/fleetkit/");
-        assert_eq!(k.unit("a.service"), "/fleetkit/units/a.service");
-        assert_eq!(k.assign("m1", "a.service"), "/fleetkit/assign/m1/a.service");
-        assert_eq!(k.state("a.service", "m1"), "/fleetkit/states/a.service/m1");
-        assert_eq!(k.dir("machines"), "/fleetkit/machines/");
     }
 }
