@@ -4,7 +4,7 @@
 PREFIX ?= /usr/local
 CARGO ?= cargo
 
-.PHONY: all deps build release test man man-check demo bench install clean
+.PHONY: all deps build release test man man-check completions completions-check demo bench install clean
 
 all: build
 
@@ -17,12 +17,12 @@ build:
 release:
 	$(CARGO) build --release --workspace
 
-## The README's test command: format, lint, every test, fresh man pages.
+## The README's test command: format, lint, every test, fresh man pages and completions.
 test: deps
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) test --workspace
-	$(MAKE) man-check
+	$(MAKE) man-check completions-check
 
 ## The README's main job: the tutorial's scenario on a local etcd it starts itself.
 demo: deps
@@ -35,16 +35,31 @@ man:
 man-check:
 	$(CARGO) run -q -p fleetkit-man -- --check man
 
+## bash, zsh and fish completions, from the same clap definitions as the man pages.
+completions:
+	$(CARGO) run -q -p fleetkit-man -- --completions completions
+
+completions-check:
+	$(CARGO) run -q -p fleetkit-man -- --check --completions completions
+
 bench: deps
 	@set -e; for b in bench/*.sh; do echo "== $$b"; bash "$$b"; done
 
 ## announce runs beside every service instance: it is built for size.
+## Completions go where bash-completion, zsh and fish look for them.
 install: release
 	$(CARGO) build --profile small -p announce
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1
+	install -d $(DESTDIR)$(PREFIX)/share/bash-completion/completions
+	install -d $(DESTDIR)$(PREFIX)/share/zsh/site-functions $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
 	for t in unitgen place dockrun clusterctl; do install -m 0755 target/release/$$t $(DESTDIR)$(PREFIX)/bin/$$t; done
 	install -m 0755 target/small/announce $(DESTDIR)$(PREFIX)/bin/announce
 	install -m 0644 man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+	for t in unitgen place dockrun announce clusterctl; do \
+		install -m 0644 completions/$$t.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/$$t; \
+		install -m 0644 completions/_$$t $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_$$t; \
+		install -m 0644 completions/$$t.fish $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/$$t.fish; \
+	done
 
 clean:
 	$(CARGO) clean

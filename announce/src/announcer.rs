@@ -21,6 +21,8 @@ use etcd_client::{
     Client, Compare, CompareOp, ConnectOptions, EventType, KeyValue, PutOptions, Txn, TxnOp, TxnOpResponse,
     WatchOptions, WatchStream,
 };
+use fleetkit_core::log::{Level, Log};
+use fleetkit_core::notify::Notifier;
 use fleetkit_core::signals::{Received, Shutdown};
 use fleetkit_core::{Exit, ToolError};
 use tokio::sync::watch;
@@ -29,8 +31,6 @@ use tokio::time::{sleep_until, timeout, Instant};
 use crate::backoff::Backoff;
 use crate::check::Health;
 use crate::cli::Config;
-use crate::log::{Level, Log};
-use crate::sdnotify::Notifier;
 
 /// What the key is doing, as far as the log and systemd are told.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -172,7 +172,7 @@ impl Announcer {
                     delay = self.renew_interval().max(Duration::from_secs(1));
                 }
                 Outcome::Fatal(msg) => {
-                    self.notify.send(&format!("STATUS=failed: {msg}"));
+                    self.notify.status(&format!("failed: {msg}"));
                     return Err(ToolError::negative(msg));
                 }
             }
@@ -393,7 +393,7 @@ impl Announcer {
 
     /// On SIGTERM/SIGINT/SIGHUP: revoke, so the key is gone at once.
     async fn stop(&mut self, sig: Received) -> Exit {
-        self.notify.send("STOPPING=1\nSTATUS=stopping: revoking the lease");
+        self.notify.stopping("stopping: revoking the lease");
         let name = match sig {
             Received::Term => "SIGTERM",
             Received::Int => "SIGINT",
@@ -540,7 +540,7 @@ impl Announcer {
         };
         self.enter(State::Announced, Level::Notice, &message);
         if !self.ready_sent {
-            self.notify.send(&format!("READY=1\nSTATUS=announced {key}"));
+            self.notify.ready(&format!("announced {key}"));
             self.ready_sent = true;
         }
     }
@@ -577,7 +577,7 @@ impl Announcer {
     fn enter(&mut self, state: State, level: Level, message: &str) {
         self.state = state;
         self.log.line(level, message);
-        self.notify.send(&format!("STATUS={message}"));
+        self.notify.status(message);
     }
 }
 

@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use clap::{ArgGroup, Parser};
 use etcd_client::ConnectOptions;
-use fleetkit_core::etcd::{parse_duration, EtcdArgs};
+use fleetkit_core::duration::parse_duration;
+use fleetkit_core::etcd::EtcdArgs;
 use fleetkit_core::ToolError;
 
 use crate::check::Check;
@@ -98,7 +99,8 @@ pub struct Cli {
     #[arg(long, value_name = "CMD", num_args = 1.., allow_hyphen_values = true, value_terminator = ";")]
     pub check_exec: Option<Vec<String>>,
 
-    /// Time between checks, and each check's timeout (e.g. 5s, 500ms)
+    /// Time between checks, and each check's timeout (e.g. 5s, 500ms, 1m30s; a bare number is
+    /// seconds)
     #[arg(long, default_value = "5s", value_parser = parse_duration, value_name = "DURATION")]
     pub check_interval: Duration,
 
@@ -194,5 +196,33 @@ impl Cli {
             once: self.once,
             force: self.force,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_are_spelt_as_everywhere_in_fleetkit() {
+        for (given, want) in [("1m30s", 90_000), ("500ms", 500), ("5s", 5_000), ("7", 7_000)] {
+            let cli = Cli::try_parse_from([
+                "announce",
+                "--check-interval",
+                given,
+                "--dial-timeout",
+                given,
+                "--command-timeout",
+                given,
+                "/k",
+                "v",
+            ])
+            .unwrap_or_else(|e| panic!("{given}: {e}"));
+            let want = Duration::from_millis(want);
+            assert_eq!(
+                (cli.check_interval, cli.etcd.dial_timeout, cli.etcd.command_timeout),
+                (want, want, want)
+            );
+        }
     }
 }

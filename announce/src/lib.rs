@@ -5,20 +5,20 @@
 //! key on an etcd v3 lease instead. `cli` checks the command line before etcd
 //! is touched, `announcer` is the loop that keeps the lease and key and
 //! survives etcd's restarts, `check` runs the optional health check,
-//! `sdnotify` and `log` tell systemd and the journal what is going on, and
-//! `backoff` spaces out retries.
+//! and `backoff` spaces out retries; core's `log` and `notify` tell the
+//! journal and systemd what is going on.
 
 pub mod announcer;
 pub mod backoff;
 pub mod check;
 pub mod cli;
-pub mod log;
-pub mod sdnotify;
 
 use std::ffi::OsString;
 use std::io::Write;
 
 use clap::{CommandFactory, Parser};
+use fleetkit_core::log::Log;
+use fleetkit_core::notify::Notifier;
 use fleetkit_core::signals::Shutdown;
 use fleetkit_core::{Exit, ToolError};
 
@@ -45,8 +45,8 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<Exit, ToolError> 
     runtime.block_on(async move {
         let shutdown = Shutdown::install()
             .map_err(|e| ToolError::with_code(1, format!("cannot install signal handlers: {e}")))?;
-        let log = log::Log::detect();
-        let notify = sdnotify::Notifier::from_env();
+        let log = Log::detect("announce");
+        let notify = Notifier::new("announce");
         if cfg.once {
             if let Some(check) = &cfg.check {
                 check.run(cfg.check_interval).await.map_err(|reason| {

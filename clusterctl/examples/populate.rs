@@ -8,9 +8,9 @@
 use std::collections::BTreeMap;
 
 use clusterctl::cluster::Cluster;
+use clusterctl::keys::Keys;
 use clusterctl::units;
 use etcd_client::{Client, TxnOp};
-use fleetkit_core::etcd::Keys;
 use fleetkit_core::records::MachineRecord;
 
 const WEB: &str = "[Unit]\nDescription=web %i\n\n[Service]\nExecStart=/usr/bin/dockrun --name web%i -p 8080 example/web\n\n[X-Fleet]\nMachineMetadata=role=web\n";

@@ -12,11 +12,12 @@
 use std::collections::BTreeMap;
 
 use etcd_client::{Client, Compare, CompareOp, GetOptions, KvClient, Txn, TxnOp};
-use fleetkit_core::etcd::Keys;
 use fleetkit_core::records::{MachineRecord, UnitRecord};
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
+
+use crate::keys::{Dir, Keys};
 
 /// etcd's default `--max-txn-ops`.
 pub const MAX_TXN_OPS: usize = 128;
@@ -60,7 +61,7 @@ impl Desired {
     }
 }
 
-/// What a machine reports for a unit under `states/NAME/ID`.
+/// What a machine reports for a unit under `states/ID/NAME`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 pub struct UnitState {
     #[serde(default)]
@@ -71,6 +72,15 @@ pub struct UnitState {
     pub sub: String,
     #[serde(default)]
     pub hash: String,
+    /// When the unit failed: the service's Result (`exit-code` ...).
+    #[serde(default)]
+    pub result: Option<String>,
+    /// When the unit failed: the last lines of its journal.
+    #[serde(default)]
+    pub journal: Vec<String>,
+    /// What the machine's agent could not do for the unit.
+    #[serde(default)]
+    pub error: Option<String>,
 }
 
 /// One consistent read of the cluster.
@@ -167,7 +177,7 @@ impl Cluster {
     /// etcd's error, as a message.
     pub async fn range(
         &self,
-        dir: &str,
+        dir: Dir,
         revision: i64,
         keys_only: bool,
     ) -> Result<(i64, Vec<(String, Vec<u8>)>), String> {
@@ -200,12 +210,12 @@ impl Cluster {
     ///
     /// # Errors
     /// etcd's error, as a message.
-    pub async fn read_all(&self, dirs: &[&str]) -> Result<(i64, Vec<Vec<(String, Vec<u8>)>>), String> {
+    pub async fn read_all(&self, dirs: &[Dir]) -> Result<(i64, Vec<Vec<(String, Vec<u8>)>>), String> {
         // One cheap request fixes the revision every range is pinned to.
-        let probe = self.keys.dir("");
+        let probe = self.keys.probe();
         let resp = self.kv().get(probe.as_str(), None).await.map_err(etcd_err("reading the revision"))?;
         let rev = resp.header().map_or(0, etcd_client::ResponseHeader::revision);
-        let reads = dirs.iter().map(|d| self.range(d, rev, false));
+        let reads = dirs.iter().map(|d| self.range(*d, rev, false));
         let results = futures_util::future::try_join_all(reads).await?;
         Ok((rev, results.into_iter().map(|(_, kvs)| kvs).collect()))
     }
@@ -217,34 +227,34 @@ impl Cluster {
     /// etcd's error, or a record that is not fleetkit's JSON.
     pub async fn snapshot_of<U: DeserializeOwned>(&self, want: Want) -> Result<Snapshot<U>, String> {
         let kinds = [
-            (want.units, "units"),
-            (want.desired, "desired"),
-            (want.machines, "machines"),
-            (want.assign, "assign"),
-            (want.states, "states"),
+            (want.units, Dir::Units),
+            (want.desired, Dir::Desired),
+            (want.machines, Dir::Machines),
+            (want.assign, Dir::Assign),
+            (want.states, Dir::States),
         ];
-        let dirs: Vec<&str> = kinds.iter().filter(|(w, _)| *w).map(|(_, d)| *d).collect();
+        let dirs: Vec<Dir> = kinds.iter().filter(|(w, _)| *w).map(|(_, d)| *d).collect();
         let (rev, mut raw) = self.read_all(&dirs).await?;
         let mut snap = Snapshot::<U> { revision: rev, ..Snapshot::default() };
         for (dir, kvs) in dirs.iter().zip(raw.iter_mut()) {
             let kvs = std::mem::take(kvs);
-            match *dir {
-                "units" => {
+            match dir {
+                Dir::Units => {
                     for (name, v) in kvs {
                         let rec: U = serde_json::from_slice(&v).map_err(|e| {
-                            format!("{}{name}: not a unit record: {e}", self.keys.dir("units"))
+                            format!("{}{name}: not a unit record: {e}", self.keys.dir(Dir::Units))
                         })?;
                         snap.units.insert(name, rec);
                     }
                 }
-                "desired" => {
+                Dir::Desired => {
                     for (name, v) in kvs {
                         if let Some(d) = Desired::parse(String::from_utf8_lossy(&v).trim()) {
                             snap.desired.insert(name, d);
                         }
                     }
                 }
-                "machines" => {
+                Dir::Machines => {
                     for (id, v) in kvs {
                         // A machine whose record is not JSON still exists: show its ID.
                         let rec = serde_json::from_slice(&v).unwrap_or_else(|_| MachineRecord {
@@ -255,7 +265,7 @@ impl Cluster {
                         snap.machines.insert(id, rec);
                     }
                 }
-                "assign" => {
+                Dir::Assign => {
                     for (k, v) in kvs {
                         if let Some((m, u)) = k.split_once('/') {
                             snap.assign.insert(
@@ -265,9 +275,10 @@ impl Cluster {
                         }
                     }
                 }
-                _ => {
+                Dir::States => {
                     for (k, v) in kvs {
-                        if let Some((u, m)) = k.rsplit_once('/') {
+                        // states/ID/NAME: machine IDs hold no '/'.
+                        if let Some((m, u)) = k.split_once('/') {
                             let st = serde_json::from_slice(&v).unwrap_or_default();
                             snap.states.insert((u.to_string(), m.to_string()), st);
                         }

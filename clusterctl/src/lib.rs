@@ -1,15 +1,17 @@
 //! clusterctl: fleetctl's verbs over fleetkit's keys in etcd v3, and the
 //! scheduler loop that places units on machines.
 //!
-//! This file holds the command line (one clap definition, from which the
-//! man page is generated) and hands each verb to the module that owns it:
-//! `verbs` changes desired state, `list` prints tables, `schedule` places
-//! units, `cluster` reads and writes etcd, `placement` applies the
-//! `[X-Fleet]` rules, `units` names and expands unit files, `table` lays out
-//! fleetctl's tables.
+//! This file parses the command line (defined in `cli`, from which the man
+//! pages and completions are generated too) and hands each verb to the
+//! module that owns it: `verbs` changes desired state, `list` prints tables,
+//! `schedule` places units, `cluster` reads and writes etcd under the layout
+//! of `keys`, `placement` applies the `[X-Fleet]` rules, `units` names and
+//! expands unit files, `table` lays out fleetctl's tables.
 
 pub mod agent;
+pub mod cli;
 pub mod cluster;
+pub mod keys;
 pub mod list;
 pub mod placement;
 pub mod schedule;
@@ -22,297 +24,15 @@ use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, CommandFactory, Parser, Subcommand};
-use fleetkit_core::etcd::{EtcdArgs, Keys};
+use clap::{CommandFactory, Parser};
 use fleetkit_core::{Exit, ToolError};
 
+/// The verbs' shared options, still at the crate root where `verbs` and
+/// library users have named them.
+pub use crate::cli::{BlockArgs, ListArgs};
+use crate::cli::{Cli, Verb};
 use crate::cluster::{Cluster, Desired};
-
-const ABOUT: &str = "Control a fleetkit cluster: submit and start units, list them, run the scheduler";
-
-const LONG_ABOUT: &str = "\
-clusterctl does what fleetctl did, over fleetkit's keys in etcd v3: submit unit files \
-(templates such as node-etcd@.service too), start instances of them on the machines of \
-the cluster under their [X-Fleet] rules, and show the whole state in fleetctl's tables.
-
-Desired states follow fleetctl: submit makes a unit inactive, load makes it loaded \
-(placed on a machine), start makes it launched (placed and running), stop makes it \
-loaded again, unload inactive, and destroy removes it. A scheduler (`clusterctl schedule \
---watch`, any number of them, one leads) turns desired states into assignments under \
-PREFIX/assign/MACHINE/UNIT; machines announce themselves under PREFIX/machines/ID on a lease.
-
-Unlike fleetctl, start says at once which unit cannot be placed and why, and exits 1; \
-and while it waits it says what it waits for, and whether a scheduler runs at all.
-
-Keys (under --prefix, default /fleetkit): units/NAME (unit record JSON), desired/NAME \
-(inactive|loaded|launched), machines/ID (machine record JSON, on the machine's lease), \
-assign/ID/NAME (unit NAME placed on machine ID; value: the unit's hash), states/NAME/ID \
-(what machine ID reports for NAME), election/scheduler (the scheduler's election).";
-
-const EXAMPLES: &str = "\
-EXAMPLES:
-  The tutorial: two templates, three instances, each with its discovery sidekick:
-    clusterctl submit node-etcd@.service node-etcd-discovery@.service
-    clusterctl start node-etcd@{1..3}.service
-    clusterctl list-units
-
-  Run a scheduler (as a systemd service on a few machines; one leads):
-    clusterctl schedule --watch
-
-  One scheduling round from cron:
-    clusterctl schedule
-
-  Machine-readable output:
-    clusterctl list-unit-files --json | jq -r 'select(.target == null) | .unit'
-
-EXIT STATUS:
-  0 done; 1 a unit could not be placed, a wait gave up, or etcd failed; 2 bad usage or input.
-
-ENVIRONMENT:
-  ETCDCTL_ENDPOINTS, ETCDCTL_CACERT, ETCDCTL_CERT, ETCDCTL_KEY, ETCDCTL_USER,
-  ETCDCTL_DIAL_TIMEOUT, ETCDCTL_COMMAND_TIMEOUT as for etcdctl; FLEETKIT_PREFIX.";
-
-const LIST_UNIT_FILES_HELP: &str = "\
-COLUMNS (--fields): unit, hash, dstate, state, target, global, desc.
-  DSTATE is the desired state; STATE what the cluster did: inactive (no machine), loaded
-  (assigned to a machine), launched (its machine reports it active); TARGET is the machine
-  as ID.../IP (--full: the whole ID), `global` for a global unit, `-` when not placed.
-
-JSON (--json), one object per unit:
-  {\"unit\": string, \"hash\": string (full SHA-256), \"dstate\": string,
-   \"state\": string, \"target\": machine ID or null}
-
-EXAMPLES:
-  clusterctl list-unit-files
-  clusterctl list-unit-files --fields unit,dstate --no-legend";
-
-const LIST_UNITS_HELP: &str = "\
-Lists every unit placed on a machine, with the state that machine reports for it
-(`-` until it reports).
-
-COLUMNS (--fields): unit, machine, active, sub, load, hash.
-
-JSON (--json), one object per unit and machine:
-  {\"unit\": string, \"machine\": machine ID, \"active\": string or null, \"sub\": string or null}
-
-EXAMPLES:
-  clusterctl list-units
-  clusterctl list-units --full --fields unit,machine";
-
-const LIST_MACHINES_HELP: &str = "\
-Lists the machines whose presence key (PREFIX/machines/ID, on a lease) is alive.
-
-COLUMNS (--fields): machine, ip, metadata.
-
-JSON (--json), one object per machine:
-  {\"machine\": machine ID, \"ip\": string, \"metadata\": {key: value}}
-
-EXAMPLES:
-  clusterctl list-machines
-  clusterctl list-machines --json";
-
-const LIST_ANNOUNCEMENTS_HELP: &str = "\
-Lists the keys under PREFIX (an absolute etcd prefix, default /announce/) with their
-values and the seconds left on their lease: what announce keeps alive.
-
-COLUMNS (--fields): key, value, ttl.
-
-JSON (--json), one object per key:
-  {\"key\": string, \"value\": string, \"ttl\": seconds or null (no lease)}
-
-EXAMPLES:
-  clusterctl list-announcements
-  clusterctl list-announcements /announce/services/";
-
-const START_HELP: &str = "\
-UNIT is a submitted unit, or an instance of a submitted template (foo@1.service from
-foo@.service); a bare name means NAME.service. The units that a started unit's
-Requires=, Wants= and BindsTo= name come along when they are submitted (or instances of
-submitted templates). Before anything is written, the placement rules run on the cluster
-as it is: a unit that cannot be placed is reported with the reason, clusterctl exits 1, and
-none of the units given is started (all or nothing).
-
-Then clusterctl waits until every unit is placed (and, where machines report states,
-running), printing `Unit NAME launched on ID.../IP`; while waiting it says what it waits
-for and whether a scheduler is running.
-
-EXAMPLES:
-  clusterctl start node-etcd@{1..3}.service
-  clusterctl start --no-block web
-  clusterctl start --block-attempts 20 web.service";
-
-const SCHEDULE_HELP: &str = "\
-Without --watch: one round (cron-friendly): read the cluster at one revision, place every
-loaded or launched unit with the [X-Fleet] rules keeping current assignments that still
-hold, and write the difference in transactions. If a --watch scheduler leads already, the
-round is left to it. Exits 1 when some unit could not be placed (each named on stderr).
-
-With --watch: campaign in the etcd election PREFIX/election/scheduler; the leader runs a
-round, then another within a second of any change to units, desired states or machines
-(a machine's lease ending, a start, a stop). Every write is a transaction that holds only
-while the leader's election key exists. Followers take over when the leader's lease (--ttl)
-ends; on SIGTERM/SIGINT the leader resigns at once.
-
-EXAMPLES:
-  clusterctl schedule
-  clusterctl schedule --watch --ttl 5";
-
-const AGENT_HELP: &str = "\
-The machine side, one per machine, run by systemd (fleetkit-agent.service). It keeps
-PREFIX/machines/ID on a lease of --ttl seconds (resumed after a restart of the agent, so a
-restart moves nothing), watches only PREFIX/assign/ID/, writes each assigned unit to
-/run/fleetkit/units/NAME linked from /run/systemd/system, has systemd load, start and stop
-it over D-Bus, and reports its LoadState/ActiveState/SubState to PREFIX/states/ID/NAME as
-systemd signals them (with systemd's Result and the journal's last lines when it failed).
-
-Units keep running while etcd is slow, restarting or away; a unit is stopped only when its
-assignment is gone. A unit file that exists on the machine and is not fleetkit's is never
-replaced: the unit's report says so. The TTL trades failover time against tolerance of a
-short outage: a machine away for longer than it has its units moved elsewhere, and stops
-its own copies when it is back. With --fence it stops them as soon as the lease cannot be
-renewed for a TTL (at most one copy, but an etcd-wide outage stops every unit).
-
-EXAMPLES:
-  clusterctl agent --metadata region=eu,disk=ssd
-  clusterctl --endpoints http://10.0.0.1:2379,http://10.0.0.2:2379 agent --ttl 10";
-
-#[derive(Debug, Parser)]
-#[command(name = "clusterctl", version, about = ABOUT, long_about = LONG_ABOUT, after_long_help = EXAMPLES)]
-struct Cli {
-    #[command(flatten)]
-    etcd: EtcdArgs,
-
-    /// where fleetkit's keys live in etcd
-    #[arg(long, env = "FLEETKIT_PREFIX", default_value = "/fleetkit", value_name = "PREFIX", global = true)]
-    prefix: String,
-
-    #[command(subcommand)]
-    verb: Verb,
-}
-
-/// `--no-block` and `--block-attempts` of the verbs that wait.
-#[derive(Debug, Clone, Args)]
-pub struct BlockArgs {
-    /// do not wait for the cluster to reach the state
-    #[arg(long)]
-    pub no_block: bool,
-
-    /// give up (exit 1) after N checks, one every 500 ms; 0 waits for ever
-    #[arg(long, default_value_t = 0, value_name = "N")]
-    pub block_attempts: u32,
-}
-
-/// The options every list verb shares.
-#[derive(Debug, Clone, Args)]
-pub struct ListArgs {
-    /// columns to print, comma separated (see COLUMNS below)
-    #[arg(long, value_name = "LIST")]
-    pub fields: Option<String>,
-
-    /// do not print the header line
-    #[arg(long)]
-    pub no_legend: bool,
-
-    /// do not shorten machine IDs and hashes
-    #[arg(long, short = 'l')]
-    pub full: bool,
-
-    /// JSON Lines instead of a table (all columns, full values)
-    #[arg(long)]
-    pub json: bool,
-}
-
-#[derive(Debug, Subcommand)]
-enum Verb {
-    /// Store unit files (templates too) in the cluster, inactive
-    #[command(
-        after_long_help = "EXAMPLES:\n  clusterctl submit node-etcd@.service node-etcd-discovery@.service"
-    )]
-    Submit {
-        /// unit files; each is stored under its file name
-        #[arg(required = true, value_name = "FILE")]
-        files: Vec<PathBuf>,
-    },
-    /// Print a submitted unit file (an instance as expanded from its template)
-    #[command(after_long_help = "EXAMPLES:\n  clusterctl cat node-etcd@1.service")]
-    Cat {
-        #[arg(value_name = "UNIT")]
-        unit: String,
-    },
-    /// Place units on machines without starting them (desired state: loaded)
-    #[command(after_long_help = "EXAMPLES:\n  clusterctl load node-etcd@1.service")]
-    Load {
-        #[command(flatten)]
-        block: BlockArgs,
-        #[arg(required = true, value_name = "UNIT")]
-        units: Vec<String>,
-    },
-    /// Place and start units, with their Requires=/Wants=/BindsTo= (desired state: launched)
-    #[command(after_long_help = START_HELP)]
-    Start {
-        #[command(flatten)]
-        block: BlockArgs,
-        #[arg(required = true, value_name = "UNIT")]
-        units: Vec<String>,
-    },
-    /// Stop units, leaving them on their machines (desired state: loaded)
-    #[command(after_long_help = "EXAMPLES:\n  clusterctl stop node-etcd@{1..3}.service")]
-    Stop {
-        #[command(flatten)]
-        block: BlockArgs,
-        #[arg(required = true, value_name = "UNIT")]
-        units: Vec<String>,
-    },
-    /// Take units off their machines (desired state: inactive)
-    #[command(after_long_help = "EXAMPLES:\n  clusterctl unload node-etcd@3.service")]
-    Unload {
-        #[command(flatten)]
-        block: BlockArgs,
-        #[arg(required = true, value_name = "UNIT")]
-        units: Vec<String>,
-    },
-    /// Remove units from the cluster; the scheduler takes them off their machines
-    #[command(
-        after_long_help = "EXAMPLES:\n  clusterctl destroy node-etcd@3.service node-etcd-discovery@3.service"
-    )]
-    Destroy {
-        #[arg(required = true, value_name = "UNIT")]
-        units: Vec<String>,
-    },
-    /// List every submitted unit: UNIT HASH DSTATE STATE TARGET
-    #[command(after_long_help = LIST_UNIT_FILES_HELP)]
-    ListUnitFiles(ListArgs),
-    /// List units placed on machines: UNIT MACHINE ACTIVE SUB
-    #[command(after_long_help = LIST_UNITS_HELP)]
-    ListUnits(ListArgs),
-    /// List the machines present: MACHINE IP METADATA
-    #[command(after_long_help = LIST_MACHINES_HELP)]
-    ListMachines(ListArgs),
-    /// List announced keys with their values and lease TTLs: KEY VALUE TTL
-    #[command(after_long_help = LIST_ANNOUNCEMENTS_HELP)]
-    ListAnnouncements {
-        #[command(flatten)]
-        list: ListArgs,
-        /// etcd key prefix to list (absolute, not under --prefix)
-        #[arg(default_value = "/announce/", value_name = "PREFIX")]
-        key_prefix: String,
-    },
-    /// Run this machine's agent: keep it present, run the units assigned to it, report their states
-    #[command(after_long_help = AGENT_HELP)]
-    Agent(agent::AgentArgs),
-
-    /// Run the scheduler: one round, or --watch to lead and react to changes
-    #[command(after_long_help = SCHEDULE_HELP)]
-    Schedule {
-        /// keep running: campaign, and while leading react to every change
-        #[arg(long)]
-        watch: bool,
-
-        /// seconds a dead scheduler keeps its leadership (its lease TTL)
-        #[arg(long, default_value_t = 10, value_name = "SECS", value_parser = clap::value_parser!(i64).range(2..=3600))]
-        ttl: i64,
-    },
-}
+use crate::keys::Keys;
 
 /// The clap definition, for the man page and completions.
 #[must_use]
@@ -401,28 +121,4 @@ async fn submit_files(
         verbs::submit(cluster, &files, out).await?;
     }
     Ok(names)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cli_is_consistent() {
-        command().debug_assert();
-    }
-
-    #[test]
-    fn prefix_and_endpoints_parse() {
-        let cli =
-            Cli::try_parse_from(["clusterctl", "--endpoints", "127.0.0.1:1", "list-units", "--prefix", "/x"])
-                .unwrap();
-        assert_eq!(cli.prefix, "/x");
-        assert_eq!(cli.etcd.endpoints, vec!["127.0.0.1:1"]);
-    }
-
-    #[test]
-    fn schedule_ttl_is_bounded() {
-        assert!(Cli::try_parse_from(["clusterctl", "schedule", "--ttl", "1"]).is_err());
-    }
 }

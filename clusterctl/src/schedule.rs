@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use etcd_client::{Client, Compare, EventType, TxnOp, WatchOptions};
 use fleetkit_core::constraints::Constraints;
+use fleetkit_core::log::{Level, Log};
 use fleetkit_core::records::{MachineRecord, Placement, UnitRecord};
 use fleetkit_core::signals::Shutdown;
 use fleetkit_core::{Exit, ToolError};
@@ -23,6 +24,7 @@ use tokio::sync::oneshot;
 use tokio::time::{sleep, sleep_until, Instant};
 
 use crate::cluster::{etcd_err, leader_guard, Cluster, Want};
+use crate::keys::Dir;
 use crate::{placement, units};
 
 /// What a round reads of a unit record: not its text, which at 100,000
@@ -130,17 +132,17 @@ fn identity() -> String {
     format!("{}:{}", host.trim(), std::process::id())
 }
 
-fn report(r: &Round, last: &mut BTreeMap<String, String>) {
+fn report(r: &Round, last: &mut BTreeMap<String, String>, log: Log) {
     if r.assigned > 0 || r.removed > 0 {
-        eprintln!(
-            "clusterctl: round at revision {}: {} assigned, {} removed",
-            r.revision, r.assigned, r.removed
+        log.line(
+            Level::Info,
+            &format!("round at revision {}: {} assigned, {} removed", r.revision, r.assigned, r.removed),
         );
     }
     if r.unplaceable != *last {
         for (unit, reason) in &r.unplaceable {
             if last.get(unit) != Some(reason) {
-                eprintln!("clusterctl: cannot place {unit}: {reason}");
+                log.line(Level::Warning, &format!("cannot place {unit}: {reason}"));
             }
         }
         last.clone_from(&r.unplaceable);
@@ -235,13 +237,14 @@ enum Ended {
 pub async fn watch(cluster: &Cluster, waiter: &Client, ttl: i64) -> Result<Exit, ToolError> {
     let mut shutdown = Shutdown::install()
         .map_err(|e| ToolError::negative(format!("cannot install signal handlers: {e}")))?;
+    let log = Log::detect("clusterctl");
     let me = identity();
     let mut said_follow = false;
     loop {
         let mut session = match Session::open(&cluster.client, ttl).await {
             Ok(s) => s,
             Err(e) => {
-                eprintln!("clusterctl: {e}; retrying in 1s");
+                log.line(Level::Warning, &format!("{e}; retrying in 1s"));
                 tokio::select! {
                     () = sleep(Duration::from_secs(1)) => continue,
                     _ = shutdown.recv() => return Ok(Exit::SUCCESS),
@@ -252,14 +255,14 @@ pub async fn watch(cluster: &Cluster, waiter: &Client, ttl: i64) -> Result<Exit,
         let mut election = waiter.election_client();
         if !said_follow {
             if let Ok(Some(l)) = cluster.scheduler_leader().await {
-                eprintln!("clusterctl: following scheduler {l}; taking over when it ends");
+                log.line(Level::Notice, &format!("following scheduler {l}; taking over when it ends"));
                 said_follow = true;
             }
         }
         let campaign = tokio::select! {
             r = election.campaign(name.as_str(), me.as_str(), session.id) => r,
             _ = &mut session.lost => {
-                eprintln!("clusterctl: lease {:x} ended while campaigning; campaigning again", session.id);
+                log.line(Level::Warning, &format!("lease {:x} ended while campaigning; campaigning again", session.id));
                 continue;
             }
             _ = shutdown.recv() => {
@@ -270,23 +273,23 @@ pub async fn watch(cluster: &Cluster, waiter: &Client, ttl: i64) -> Result<Exit,
         let key = match campaign {
             Ok(r) => r.leader().map(|l| l.key().to_vec()).unwrap_or_default(),
             Err(e) => {
-                eprintln!("clusterctl: campaigning: {e}; retrying in 1s");
+                log.line(Level::Warning, &format!("campaigning: {e}; retrying in 1s"));
                 session.close(&cluster.client).await;
                 sleep(Duration::from_secs(1)).await;
                 continue;
             }
         };
         said_follow = false;
-        eprintln!("clusterctl: scheduler {me} leads ({})", String::from_utf8_lossy(&key));
-        let ended = lead(cluster, &key, &mut session, &mut shutdown).await;
+        log.line(Level::Notice, &format!("scheduler {me} leads ({})", String::from_utf8_lossy(&key)));
+        let ended = lead(cluster, &key, &mut session, &mut shutdown, log).await;
         match ended {
             Ended::Shutdown => {
                 session.close(&cluster.client).await;
-                eprintln!("clusterctl: scheduler {me} resigned");
+                log.line(Level::Notice, &format!("scheduler {me} resigned"));
                 return Ok(Exit::SUCCESS);
             }
             Ended::Lost => {
-                eprintln!("clusterctl: scheduler {me} lost the lead; campaigning again");
+                log.line(Level::Warning, &format!("scheduler {me} lost the lead; campaigning again"));
                 session.close(&cluster.client).await;
             }
         }
@@ -295,7 +298,13 @@ pub async fn watch(cluster: &Cluster, waiter: &Client, ttl: i64) -> Result<Exit,
 
 /// One term as leader: a round, then a round after every relevant change
 /// (coalesced over 50 ms) and at least every 30 s.
-async fn lead(cluster: &Cluster, key: &[u8], session: &mut Session, shutdown: &mut Shutdown) -> Ended {
+async fn lead(
+    cluster: &Cluster,
+    key: &[u8],
+    session: &mut Session,
+    shutdown: &mut Shutdown,
+    log: Log,
+) -> Ended {
     const SETTLE: Duration = Duration::from_millis(50);
     const PERIOD: Duration = Duration::from_secs(30);
     let guard = leader_guard(key);
@@ -304,11 +313,11 @@ async fn lead(cluster: &Cluster, key: &[u8], session: &mut Session, shutdown: &m
         let first = match round(cluster, &guard).await {
             Ok(r) if !r.held => return Ended::Lost,
             Ok(r) => {
-                report(&r, &mut last);
+                report(&r, &mut last, log);
                 r.revision
             }
             Err(e) => {
-                eprintln!("clusterctl: round failed: {e}; retrying in 1s");
+                log.line(Level::Warning, &format!("round failed: {e}; retrying in 1s"));
                 tokio::select! {
                     () = sleep(Duration::from_secs(1)) => continue,
                     _ = &mut session.lost => return Ended::Lost,
@@ -320,9 +329,9 @@ async fn lead(cluster: &Cluster, key: &[u8], session: &mut Session, shutdown: &m
         let opts = WatchOptions::new().with_prefix().with_start_revision(first + 1);
         let mut wc = cluster.client.watch_client().max_decoding_message_size(1 << 30);
         let stream = async {
-            let mut s = wc.watch(cluster.keys.dir("units"), Some(opts.clone())).await?;
-            s.watch(cluster.keys.dir("desired"), Some(opts.clone())).await?;
-            s.watch(cluster.keys.dir("machines"), Some(opts.clone())).await?;
+            let mut s = wc.watch(cluster.keys.dir(Dir::Units), Some(opts.clone())).await?;
+            s.watch(cluster.keys.dir(Dir::Desired), Some(opts.clone())).await?;
+            s.watch(cluster.keys.dir(Dir::Machines), Some(opts.clone())).await?;
             s.watch(key.to_vec(), Some(WatchOptions::new().with_start_revision(first + 1))).await?;
             Ok::<_, etcd_client::Error>(s)
         }
@@ -330,7 +339,7 @@ async fn lead(cluster: &Cluster, key: &[u8], session: &mut Session, shutdown: &m
         let mut stream = match stream {
             Ok(s) => s,
             Err(e) => {
-                eprintln!("clusterctl: watching: {e}; retrying in 1s");
+                log.line(Level::Warning, &format!("watching: {e}; retrying in 1s"));
                 sleep(Duration::from_secs(1)).await;
                 continue;
             }
@@ -362,8 +371,8 @@ async fn lead(cluster: &Cluster, key: &[u8], session: &mut Session, shutdown: &m
                     periodic = Instant::now() + PERIOD;
                     match round(cluster, &guard).await {
                         Ok(r) if !r.held => return Ended::Lost,
-                        Ok(r) => report(&r, &mut last),
-                        Err(e) => eprintln!("clusterctl: round failed: {e}"),
+                        Ok(r) => report(&r, &mut last, log),
+                        Err(e) => log.line(Level::Warning, &format!("round failed: {e}")),
                     }
                 }
                 _ = &mut session.lost => return Ended::Lost,

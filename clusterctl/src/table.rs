@@ -66,22 +66,33 @@ pub fn or_dash(s: &str) -> String {
     }
 }
 
-/// Splits `--fields` and checks each against `valid`.
+/// The columns of one table: what `--fields` names and the header shows.
+pub trait Column: Copy + PartialEq + 'static {
+    /// Every column, in the order `--fields`' error message lists them.
+    const ALL: &'static [Self];
+    /// The columns shown without `--fields`.
+    const DEFAULT: &'static [Self];
+    /// The column's name in `--fields`; the header is it in capitals.
+    fn name(self) -> &'static str;
+}
+
+/// The columns `--fields` asks for (case-insensitive, comma separated), or
+/// the default ones without it.
 ///
 /// # Errors
-/// The first unknown field, with the valid ones.
-pub fn fields(spec: &str, valid: &[&str]) -> Result<Vec<String>, String> {
+/// An empty list, or the first unknown column, with the valid ones.
+pub fn fields<C: Column>(spec: Option<&str>) -> Result<Vec<C>, String> {
+    let Some(spec) = spec else { return Ok(C::DEFAULT.to_vec()) };
     if spec.is_empty() {
         return Err("--fields is empty: give a comma-separated list of columns".into());
     }
     spec.split(',')
         .map(|f| {
             let f = f.trim().to_ascii_lowercase();
-            if valid.contains(&f.as_str()) {
-                Ok(f)
-            } else {
-                Err(format!("--fields: unknown column '{f}'; valid columns are {}", valid.join(",")))
-            }
+            C::ALL.iter().copied().find(|c| c.name() == f).ok_or_else(|| {
+                let valid: Vec<&str> = C::ALL.iter().map(|c| c.name()).collect();
+                format!("--fields: unknown column '{f}'; valid columns are {}", valid.join(","))
+            })
         })
         .collect()
 }
@@ -118,6 +129,33 @@ mod tests {
     fn legends() {
         assert_eq!(machine_legend("9c1eed63abcdef", Some("172.17.8.104"), false), "9c1eed63.../172.17.8.104");
         assert_eq!(machine_legend("9c1eed63abcdef", None, true), "9c1eed63abcdef");
-        assert!(fields("unit,bogus", &["unit"]).is_err());
+    }
+
+    #[derive(Debug, Clone, Copy, PartialEq)]
+    enum Col {
+        Unit,
+        Hash,
+    }
+
+    impl Column for Col {
+        const ALL: &'static [Self] = &[Col::Unit, Col::Hash];
+        const DEFAULT: &'static [Self] = &[Col::Unit];
+        fn name(self) -> &'static str {
+            match self {
+                Col::Unit => "unit",
+                Col::Hash => "hash",
+            }
+        }
+    }
+
+    #[test]
+    fn fields_are_typed_columns() {
+        assert_eq!(fields::<Col>(None), Ok(vec![Col::Unit]));
+        assert_eq!(fields::<Col>(Some(" HASH,unit,hash")), Ok(vec![Col::Hash, Col::Unit, Col::Hash]));
+        assert_eq!(
+            fields::<Col>(Some("unit,Bogus")),
+            Err("--fields: unknown column 'bogus'; valid columns are unit,hash".to_string())
+        );
+        assert!(fields::<Col>(Some("")).is_err());
     }
 }

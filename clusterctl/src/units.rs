@@ -13,29 +13,15 @@ use std::collections::BTreeMap;
 use fleetkit_core::constraints::Constraints;
 use fleetkit_core::diag::{Diagnostic, Severity};
 use fleetkit_core::expand::{expand as core_expand, hex_sha256, Source};
-use fleetkit_core::name::{Kind, UnitName};
+use fleetkit_core::name::{has_type_suffix, Kind, UnitName};
 use fleetkit_core::records::UnitRecord;
 use fleetkit_core::unit::UnitFile;
 
-/// The suffixes systemd knows; a name without one gets `.service`.
-const SUFFIXES: &[&str] = &[
-    ".service",
-    ".socket",
-    ".device",
-    ".mount",
-    ".automount",
-    ".swap",
-    ".target",
-    ".path",
-    ".timer",
-    ".slice",
-    ".scope",
-];
-
-/// `foo` means `foo.service`, as in fleetctl.
+/// `foo` means `foo.service`, as in fleetctl; a name with any of systemd's
+/// unit types keeps it.
 #[must_use]
 pub fn canonical(name: &str) -> String {
-    if SUFFIXES.iter().any(|s| name.ends_with(s)) {
+    if has_type_suffix(name) {
         name.to_string()
     } else {
         format!("{name}.service")
@@ -207,6 +193,8 @@ mod tests {
     fn names() {
         assert_eq!(canonical("foo"), "foo.service");
         assert_eq!(canonical("foo@1.service"), "foo@1.service");
+        assert_eq!(canonical("backup.timer"), "backup.timer");
+        assert_eq!(canonical("a.b"), "a.b.service");
         assert!(is_template("foo@.service"));
         assert!(!is_template("foo@1.service"));
         assert_eq!(split_instance("foo@1.service"), Some(("foo@.service".into(), "1".into())));

@@ -1,4 +1,4 @@
-//! How announce and clusterctl reach etcd, and where fleetkit keeps its keys.
+//! How announce and clusterctl reach etcd.
 //!
 //! The options carry etcdctl's names and `ETCDCTL_*` variables so an
 //! operator's environment works unchanged. Everything a user can get wrong
@@ -11,6 +11,8 @@ use std::time::Duration;
 
 use clap::Args;
 use etcd_client::{Certificate, Client, ConnectOptions, Identity, TlsOptions};
+
+use crate::duration::parse_duration;
 
 /// The etcd connection flags shared by announce and clusterctl.
 #[derive(Debug, Clone, Args)]
@@ -41,37 +43,14 @@ pub struct EtcdArgs {
     #[arg(long, env = "ETCDCTL_USER", value_name = "NAME:PASSWORD")]
     pub user: Option<String>,
 
-    /// give up connecting to an endpoint after this long (e.g. 2s, 500ms)
+    /// give up connecting to an endpoint after this long (e.g. 2s, 500ms, 1m30s; a bare number is
+    /// seconds)
     #[arg(long, env = "ETCDCTL_DIAL_TIMEOUT", default_value = "2s", value_parser = parse_duration, value_name = "DURATION")]
     pub dial_timeout: Duration,
 
-    /// give up on a single request after this long (e.g. 5s)
+    /// give up on a single request after this long (e.g. 5s, 1m30s; a bare number is seconds)
     #[arg(long, env = "ETCDCTL_COMMAND_TIMEOUT", default_value = "5s", value_parser = parse_duration, value_name = "DURATION")]
     pub command_timeout: Duration,
-}
-
-/// Parses etcdctl-style durations: `5s`, `500ms`, `1m`, or bare seconds.
-///
-/// # Errors
-/// A message naming the value and the accepted forms.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let bad = || format!("'{s}' is not a duration: use e.g. 5s, 500ms, 1m or a number of seconds");
-    let (num, unit) = match s.find(|c: char| !(c.is_ascii_digit() || c == '.')) {
-        Some(i) => s.split_at(i),
-        None => (s, "s"),
-    };
-    let n: f64 = num.parse().map_err(|_| bad())?;
-    let secs = match unit {
-        "ms" => n / 1000.0,
-        "s" => n,
-        "m" => n * 60.0,
-        "h" => n * 3600.0,
-        _ => return Err(bad()),
-    };
-    if !secs.is_finite() || !(0.0..=1.0e9).contains(&secs) {
-        return Err(bad());
-    }
-    Ok(Duration::from_secs_f64(secs))
 }
 
 impl EtcdArgs {
@@ -152,71 +131,9 @@ fn check_endpoint(e: &str, tls: bool) -> Result<String, String> {
     Ok(e.to_string())
 }
 
-/// fleetkit's key layout under a prefix (default `/fleetkit`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Keys {
-    prefix: String,
-}
-
-impl Keys {
-    /// The layout under `prefix`; a trailing `/` is ignored.
-    #[must_use]
-    pub fn new(prefix: &str) -> Self {
-        Self { prefix: prefix.trim_end_matches('/').to_string() }
-    }
-
-    /// `units/NAME`: the unit record JSON (templates too).
-    #[must_use]
-    pub fn unit(&self, name: &str) -> String {
-        format!("{}/units/{name}", self.prefix)
-    }
-    /// `desired/NAME`: inactive, loaded or launched.
-    #[must_use]
-    pub fn desired(&self, name: &str) -> String {
-        format!("{}/desired/{name}", self.prefix)
-    }
-    /// `machines/ID`: the machine record, on the machine's lease.
-    #[must_use]
-    pub fn machine(&self, id: &str) -> String {
-        format!("{}/machines/{id}", self.prefix)
-    }
-    /// `assign/ID/NAME`: unit NAME placed on machine ID.
-    #[must_use]
-    pub fn assign(&self, machine: &str, name: &str) -> String {
-        format!("{}/assign/{machine}/{name}", self.prefix)
-    }
-    /// `states/NAME/ID`: the state machine ID reports for unit NAME.
-    #[must_use]
-    pub fn state(&self, name: &str, machine: &str) -> String {
-        format!("{}/states/{name}/{machine}", self.prefix)
-    }
-    /// `election/scheduler`: the scheduler's election name.
-    #[must_use]
-    pub fn election(&self) -> String {
-        format!("{}/election/scheduler", self.prefix)
-    }
-    /// The directory prefix of one kind of key, with a trailing `/`
-    /// (`units`, `desired`, `machines`, `assign`, `states`).
-    #[must_use]
-    pub fn dir(&self, kind: &str) -> String {
-        format!("{}/{kind}/", self.prefix)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("5s").unwrap(), Duration::from_secs(5));
-        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
-        assert_eq!(parse_duration("2").unwrap(), Duration::from_secs(2));
-        assert_eq!(parse_duration("1m").unwrap(), Duration::from_secs(60));
-        assert!(parse_duration("five").is_err());
-        assert!(parse_duration("5x").is_err());
-        assert!(parse_duration("").is_err());
-    }
 
     #[test]
     fn endpoints() {
@@ -228,14 +145,5 @@ mod tests {
             assert!(check_endpoint(bad, false).is_err(), "{bad}");
         }
         assert!(check_endpoint("http://127.0.0.1:2379", true).is_err());
-    }
-
-    #[test]
-    fn key_layout() {
-        let k = Keys::new("/fleetkit/");
-        assert_eq!(k.unit("a.service"), "/fleetkit/units/a.service");
-        assert_eq!(k.assign("m1", "a.service"), "/fleetkit/assign/m1/a.service");
-        assert_eq!(k.state("a.service", "m1"), "/fleetkit/states/a.service/m1");
-        assert_eq!(k.dir("machines"), "/fleetkit/machines/");
     }
 }

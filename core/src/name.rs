@@ -24,6 +24,14 @@ pub const SUFFIXES: [&str; 11] = [
     "scope",
 ];
 
+/// True when `name` ends in `.` and one of [`SUFFIXES`] (`foo.service`,
+/// `a.b.timer`), valid otherwise or not: what decides whether a name a user
+/// typed already says its type.
+#[must_use]
+pub fn has_type_suffix(name: &str) -> bool {
+    name.rsplit_once('.').is_some_and(|(_, suffix)| SUFFIXES.contains(&suffix))
+}
+
 /// Which of the three shapes a valid unit name has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -313,6 +321,16 @@ mod tests {
         assert_eq!(t.instantiate("1").unwrap(), "node-etcd@1.service");
         let p = UnitName::parse("a.b.timer").unwrap();
         assert_eq!((p.kind, p.prefix), (Kind::Plain, "a.b"));
+    }
+
+    #[test]
+    fn type_suffixes() {
+        for name in ["foo.service", "a.b.timer", "x@1.socket", ".scope"] {
+            assert!(has_type_suffix(name), "{name}");
+        }
+        for name in ["foo", "foo.services", "foo.", "service", "a.b"] {
+            assert!(!has_type_suffix(name), "{name}");
+        }
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! fleetkit's parser and specifier resolution to verdicts systemd 252 gave,
 //! recorded as data in `tests/data/`, and re-ask systemd
 //! (`systemd-analyze verify`) whenever it is installed, so the recorded data
-//! cannot drift from what systemd says.
+//! cannot drift from what systemd says. Under CI (`CI` set) systemd must be
+//! there: a missing tool fails the tests rather than skipping them.
 //!
 //! Re-record after changing the corpus or the name list:
 //! `FLEETKIT_RECORD=1 cargo test -p fleetkit-core --test systemd_oracle`.
@@ -26,6 +27,26 @@ fn recording() -> bool {
 
 fn have_systemd_analyze() -> bool {
     Command::new("systemd-analyze").arg("--version").output().is_ok_and(|o| o.status.success())
+}
+
+fn have_systemd_escape() -> bool {
+    Command::new("systemd-escape").arg("x").output().is_ok()
+}
+
+/// True, after saying what goes unchecked, when `tool` is not installed: a
+/// developer's machine without systemd still checks the recorded data. With
+/// `CI` set the test fails instead, so CI never passes without asking
+/// systemd itself.
+fn skip_without(tool: &str, present: bool, unchecked: &str) -> bool {
+    if present {
+        return false;
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "{tool} is not installed and CI is set: the oracle must be asked (install systemd, e.g. make deps)"
+    );
+    eprintln!("{tool} not installed: {unchecked}");
+    true
 }
 
 /// A directory under the system temp dir, removed on drop.
@@ -109,8 +130,11 @@ fn parser_agrees_with_recorded_systemd_verdicts() {
 
 #[test]
 fn recorded_verdicts_are_what_systemd_says_now() {
-    if !have_systemd_analyze() {
-        eprintln!("systemd-analyze not installed: recorded verdicts checked against the parser only");
+    if skip_without(
+        "systemd-analyze",
+        have_systemd_analyze(),
+        "recorded verdicts checked against the parser only",
+    ) {
         return;
     }
     let tmp = TempDir::new("corpus");
@@ -254,8 +278,11 @@ fn ask_systemd(dir: &Path, name: &str, values: &[String]) -> Vec<String> {
 
 #[test]
 fn recorded_specifiers_are_what_systemd_says_now() {
-    if !have_systemd_analyze() {
-        eprintln!("systemd-analyze not installed: recorded specifiers checked against the resolver only");
+    if skip_without(
+        "systemd-analyze",
+        have_systemd_analyze(),
+        "recorded specifiers checked against the resolver only",
+    ) {
         return;
     }
     let tmp = TempDir::new("spec");
@@ -284,8 +311,11 @@ fn recorded_specifiers_are_what_systemd_says_now() {
 /// for `v`.
 #[test]
 fn rewritten_values_resolve_the_same_in_systemd() {
-    if !have_systemd_analyze() {
-        eprintln!("systemd-analyze not installed: skipping the rewrite round trip through systemd");
+    if skip_without(
+        "systemd-analyze",
+        have_systemd_analyze(),
+        "skipping the rewrite round trip through systemd",
+    ) {
         return;
     }
     let tmp = TempDir::new("rewrite");
@@ -415,8 +445,8 @@ fn escaping_matches_recorded_systemd_escape() {
 
 #[test]
 fn recorded_escapes_are_what_systemd_escape_says_now() {
-    if Command::new("systemd-escape").arg("x").output().is_err() {
-        eprintln!("systemd-escape not installed: recorded escapes checked against fleetkit only");
+    if skip_without("systemd-escape", have_systemd_escape(), "recorded escapes checked against fleetkit only")
+    {
         return;
     }
     let rows: Vec<(String, String, String)> = escape_cases()
@@ -452,8 +482,7 @@ fn recorded_escapes_are_what_systemd_escape_says_now() {
 #[test]
 fn known_specifier_letters_are_systemds() {
     use fleetkit_core::specifier::{HOST_SPECIFIERS, NAME_SPECIFIERS};
-    if !have_systemd_analyze() {
-        eprintln!("systemd-analyze not installed: HOST_SPECIFIERS not re-checked");
+    if skip_without("systemd-analyze", have_systemd_analyze(), "HOST_SPECIFIERS not re-checked") {
         return;
     }
     let tmp = TempDir::new("letters");

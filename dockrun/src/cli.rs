@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
+use fleetkit_core::duration::parse_duration;
 
 /// When to pull the image, as `docker run --pull`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -171,11 +172,11 @@ pub struct Cli {
     #[arg(long = "health-cmd", value_name = "CMD")]
     pub health_cmd: Option<String>,
 
-    /// Time between health checks (e.g. 500ms, 30s, 1m30s)
+    /// Time between health checks (e.g. 500ms, 30s, 1m30s; a bare number is seconds)
     #[arg(long = "health-interval", value_name = "DURATION", value_parser = parse_duration)]
     pub health_interval: Option<Duration>,
 
-    /// Longest a health check may run
+    /// Longest a health check may run (e.g. 5s, 1m30s; a bare number is seconds)
     #[arg(long = "health-timeout", value_name = "DURATION", value_parser = parse_duration)]
     pub health_timeout: Option<Duration>,
 
@@ -183,7 +184,7 @@ pub struct Cli {
     #[arg(long = "health-retries", value_name = "N")]
     pub health_retries: Option<u32>,
 
-    /// Start-up time during which failures do not count
+    /// Start-up time during which failures do not count (e.g. 1m, 90s; a bare number is seconds)
     #[arg(long = "health-start-period", value_name = "DURATION", value_parser = parse_duration)]
     pub health_start_period: Option<Duration>,
 
@@ -213,40 +214,6 @@ impl Cli {
     pub fn container_command(&self) -> &[String] {
         self.image_and_command.get(1..).unwrap_or(&[])
     }
-}
-
-/// Go's `time.ParseDuration` subset docker accepts: `1h2m3.5s`, `500ms`, `10us`, `0`.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let bad = || format!("invalid duration {s:?}: use a number with a unit, e.g. 500ms, 30s, 1m30s");
-    if s == "0" {
-        return Ok(Duration::ZERO);
-    }
-    let mut rest = s;
-    let mut total = 0f64;
-    if rest.is_empty() {
-        return Err(bad());
-    }
-    while !rest.is_empty() {
-        let num_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).ok_or_else(bad)?;
-        if num_len == 0 {
-            return Err(bad());
-        }
-        let value: f64 = rest[..num_len].parse().map_err(|_| bad())?;
-        rest = &rest[num_len..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
-        let scale = match &rest[..unit_len] {
-            "ns" => 1e-9,
-            "us" | "µs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            _ => return Err(bad()),
-        };
-        total += value * scale;
-        rest = &rest[unit_len..];
-    }
-    Duration::try_from_secs_f64(total).map_err(|_| bad())
 }
 
 /// docker's `RAMInBytes`: `1024`, `512m`, `1.5g`, `100kb`, case-insensitive.
@@ -289,15 +256,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn durations_follow_go() {
-        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
-        assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
-        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
-        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
-        assert!(parse_duration("10").is_err());
-        assert!(parse_duration("").is_err());
-        assert!(parse_duration("s").is_err());
-        assert!(parse_duration("3 days").is_err());
+    fn durations_are_spelt_as_everywhere_in_fleetkit() {
+        for (given, want) in [("1m30s", 90_000), ("500ms", 500), ("5s", 5_000), ("10", 10_000), ("0", 0)] {
+            let cli = Cli::try_parse_from([
+                "dockrun",
+                "--health-interval",
+                given,
+                "--health-timeout",
+                given,
+                "--health-start-period",
+                given,
+                "img",
+            ])
+            .unwrap_or_else(|e| panic!("{given}: {e}"));
+            let want = Some(Duration::from_millis(want));
+            assert_eq!(
+                (cli.health_interval, cli.health_timeout, cli.health_start_period),
+                (want, want, want)
+            );
+        }
+        assert!(Cli::try_parse_from(["dockrun", "--health-interval", "3 days", "img"]).is_err());
     }
 
     #[test]

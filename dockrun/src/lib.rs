@@ -6,12 +6,12 @@
 //! dockrun is one process whose life is the container's life: `cli` holds the
 //! flags (docker run's names), `spec` turns them into the engine's config,
 //! `engine` connects and maps errors to docker run's exit codes, `pull` gets
-//! the image, `supervise` runs the life cycle, `output` and `notify` pass the
-//! container's output and readiness on to systemd.
+//! the image, `supervise` runs the life cycle, `output` passes the
+//! container's output on to the journal and [`SYSTEMD`] its readiness on to
+//! systemd.
 
 pub mod cli;
 pub mod engine;
-pub mod notify;
 pub mod output;
 pub mod pull;
 pub mod spec;
@@ -20,9 +20,13 @@ pub mod supervise;
 use std::ffi::OsString;
 
 use clap::{CommandFactory, Parser};
+use fleetkit_core::notify::Notifier;
 use fleetkit_core::{Exit, ToolError};
 
 use crate::cli::Cli;
+
+/// Where dockrun tells systemd `READY=1` and `STATUS=` lines.
+pub const SYSTEMD: Notifier = Notifier::new("dockrun");
 
 /// The clap definition, for `--help` and the man page.
 #[must_use]

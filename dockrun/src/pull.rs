@@ -43,7 +43,7 @@ pub async fn ensure_image(docker: &Docker, image: &str, policy: PullPolicy) -> R
 }
 
 async fn pull(docker: &Docker, image: &str) -> Result<(), ToolError> {
-    crate::notify::status(&format!("pulling {image}"));
+    crate::SYSTEMD.status(&format!("pulling {image}"));
     let options = CreateImageOptionsBuilder::default().from_image(image).build();
     let mut stream = docker.create_image(Some(options), None, None);
     let mut progress = Progress::new(image);

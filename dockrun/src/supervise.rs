@@ -22,7 +22,7 @@ use futures_util::StreamExt;
 use crate::cli::{Cli, NotifyWhen};
 use crate::engine::{self, ENGINE_FAILED};
 use crate::spec::{self, BadFlag};
-use crate::{notify, output, pull};
+use crate::{output, pull, SYSTEMD};
 
 /// How often a container waiting to become healthy is looked at.
 const HEALTH_POLL: Duration = Duration::from_millis(200);
@@ -141,9 +141,9 @@ async fn run_created(
 
     let mut ready = cli.notify == NotifyWhen::Running;
     if ready {
-        notify::ready(&format!("container {label} running"));
+        SYSTEMD.ready(&format!("container {label} running"));
     } else {
-        notify::status(&format!("container {label} started, waiting for its health check"));
+        SYSTEMD.status(&format!("container {label} started, waiting for its health check"));
     }
     let mut health = HealthWatch::default();
     let mut health_tick = tokio::time::interval(HEALTH_POLL);
@@ -163,7 +163,7 @@ async fn run_created(
                 Received::Hup => signal_container(docker, id, label, "SIGHUP").await,
                 Received::Term | Received::Int if !stopping => {
                     stopping = true;
-                    notify::stopping(&format!("stopping container {label}"));
+                    SYSTEMD.stopping(&format!("stopping container {label}"));
                     spawn_stop(docker, id, label);
                 }
                 Received::Term | Received::Int => signal_container(docker, id, label, "SIGKILL").await,
@@ -171,7 +171,7 @@ async fn run_created(
             _ = health_tick.tick(), if !ready => {
                 if health.check(docker, id, label).await {
                     ready = true;
-                    notify::ready(&format!("container {label} healthy"));
+                    SYSTEMD.ready(&format!("container {label} healthy"));
                 }
             }
         }
@@ -294,7 +294,7 @@ impl HealthWatch {
         }
         if status != self.last {
             if status == Some(HealthStatusEnum::UNHEALTHY) {
-                notify::status(&format!("container {label} unhealthy, waiting for its health check to pass"));
+                SYSTEMD.status(&format!("container {label} unhealthy, waiting for its health check to pass"));
             }
             self.last = status;
         }

@@ -1,118 +1,103 @@
-//! Writes fleetkit's man pages from the tools' clap definitions, or checks
-//! that the committed ones are fresh (`--check`, run by `make test`).
+//! Writes fleetkit's man pages (`pages`) and shell completions
+//! (`completions`) from the tools' clap definitions, or checks that the
+//! committed ones are fresh (`--check`, run by `make test`).
 //!
-//! One definition serves `--help` and the man page, so they cannot drift: a
-//! tool's `command()` is rendered here, one page per tool plus one per
-//! subcommand (`clusterctl-start.1`), with the tool's long after-help
-//! (examples, record formats, exit status) as a DETAILS section.
+//! One definition serves `--help`, the man page and the completions, so
+//! they cannot drift: each tool's `command()` is rendered here.
+
+mod completions;
+mod pages;
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
-fn pages() -> std::io::Result<BTreeMap<String, Vec<u8>>> {
-    let mut out = BTreeMap::new();
-    for cmd in
-        [unitgen::command(), place::command(), dockrun::command(), announce::command(), clusterctl::command()]
-    {
-        let mut cmd = cmd.disable_help_subcommand(true);
-        cmd.build();
-        render_tree(&cmd, &mut out)?;
-    }
-    Ok(out)
+const USAGE: &str = "usage: fleetkit-man [--check] [--completions] DIR";
+
+/// The tools, as their clap definitions.
+fn tools() -> Vec<clap::Command> {
+    vec![unitgen::command(), place::command(), dockrun::command(), announce::command(), clusterctl::command()]
 }
 
-fn render_tree(cmd: &clap::Command, out: &mut BTreeMap<String, Vec<u8>>) -> std::io::Result<()> {
-    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
-        render_tree(sub, out)?;
-    }
-    let man = clap_mangen::Man::new(cmd.clone()).source(format!("fleetkit {}", env!("CARGO_PKG_VERSION")));
-    let mut page = Vec::new();
-    man.render_title(&mut page)?;
-    man.render_name_section(&mut page)?;
-    man.render_synopsis_section(&mut page)?;
-    man.render_description_section(&mut page)?;
-    if cmd.get_arguments().any(|a| !a.is_hide_set()) {
-        man.render_options_section(&mut page)?;
-    }
-    if cmd.has_subcommands() {
-        man.render_subcommands_section(&mut page)?;
-    }
-    if let Some(details) = cmd.get_after_long_help().or_else(|| cmd.get_after_help()) {
-        writeln!(page, ".SH DETAILS\n.nf")?;
-        for line in details.to_string().lines() {
-            writeln!(page, "{}", roff_escape(line))?;
-        }
-        writeln!(page, ".fi")?;
-    }
-    out.insert(man.get_filename(), page);
-    Ok(())
-}
-
-/// Makes a line of plain text safe in a no-fill roff block.
-fn roff_escape(line: &str) -> String {
-    let line = line.replace('\\', "\\e");
-    if line.starts_with('.') || line.starts_with('\'') {
-        format!("\\&{line}")
-    } else {
-        line
-    }
+/// What one run makes: the files by name, which files in DIR are of that
+/// kind, and the make target that regenerates them.
+struct Output {
+    files: BTreeMap<String, Vec<u8>>,
+    ours: fn(&str) -> bool,
+    target: &'static str,
 }
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let (check, dir) = match args.as_slice() {
-        [flag, dir] if flag == "--check" => (true, dir.clone()),
-        [dir] => (false, dir.clone()),
-        _ => {
-            eprintln!("fleetkit-man: usage: fleetkit-man [--check] DIR");
-            return ExitCode::from(2);
-        }
+    let (flags, dirs): (Vec<&str>, Vec<&str>) =
+        args.iter().map(String::as_str).partition(|a| a.starts_with('-'));
+    let check = flags.contains(&"--check");
+    let completions = flags.contains(&"--completions");
+    let known = flags.iter().all(|f| matches!(*f, "--check" | "--completions"));
+    let (true, [dir]) = (known, dirs.as_slice()) else {
+        eprintln!("fleetkit-man: {USAGE}");
+        return ExitCode::from(2);
     };
-    match run(Path::new(&dir), check) {
+    let output = if completions {
+        Ok(Output {
+            files: completions::render(tools()),
+            ours: completions::is_completion,
+            target: "completions",
+        })
+    } else {
+        pages::render(tools()).map(|files| Output { files, ours: pages::is_page, target: "man" })
+    };
+    let dir = Path::new(dir);
+    let fresh = output.and_then(|o| if check { check_fresh(dir, &o) } else { write(dir, &o) });
+    match fresh {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),
         Err(e) => {
-            eprintln!("fleetkit-man: {dir}: {e}");
+            eprintln!("fleetkit-man: {}: {e}", dir.display());
             ExitCode::from(2)
         }
     }
 }
 
-fn run(dir: &Path, check: bool) -> std::io::Result<bool> {
-    let pages = pages()?;
-    if check {
-        let mut fresh = true;
-        for (name, page) in &pages {
-            if std::fs::read(dir.join(name)).ok().as_ref() != Some(page) {
-                eprintln!(
-                    "fleetkit-man: {} is stale or missing: run `make man` and commit it",
-                    dir.join(name).display()
-                );
-                fresh = false;
-            }
+/// True when every file in `dir` is what `output` would write, and no file
+/// of its kind is left over.
+fn check_fresh(dir: &Path, output: &Output) -> std::io::Result<bool> {
+    let mut fresh = true;
+    for (name, bytes) in &output.files {
+        if std::fs::read(dir.join(name)).ok().as_ref() != Some(bytes) {
+            eprintln!(
+                "fleetkit-man: {} is stale or missing: run `make {}` and commit it",
+                dir.join(name).display(),
+                output.target
+            );
+            fresh = false;
         }
-        for entry in std::fs::read_dir(dir)? {
-            let name = entry?.file_name().to_string_lossy().into_owned();
-            if name.ends_with(".1") && !pages.contains_key(&name) {
-                eprintln!(
-                    "fleetkit-man: {} belongs to no tool: run `make man` and remove it",
-                    dir.join(&name).display()
-                );
-                fresh = false;
-            }
-        }
-        return Ok(fresh);
     }
     for entry in std::fs::read_dir(dir)? {
-        let path = entry?.path();
-        if path.extension().is_some_and(|e| e == "1") {
-            std::fs::remove_file(path)?;
+        let name = entry?.file_name().to_string_lossy().into_owned();
+        if (output.ours)(&name) && !output.files.contains_key(&name) {
+            eprintln!(
+                "fleetkit-man: {} belongs to no tool: run `make {}` and remove it",
+                dir.join(&name).display(),
+                output.target
+            );
+            fresh = false;
         }
     }
-    for (name, page) in &pages {
-        std::fs::write(dir.join(name), page)?;
+    Ok(fresh)
+}
+
+/// Replaces the files of `output`'s kind in `dir` with `output`'s.
+fn write(dir: &Path, output: &Output) -> std::io::Result<bool> {
+    std::fs::create_dir_all(dir)?;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        if (output.ours)(&entry.file_name().to_string_lossy()) {
+            std::fs::remove_file(entry.path())?;
+        }
+    }
+    for (name, bytes) in &output.files {
+        std::fs::write(dir.join(name), bytes)?;
     }
     Ok(true)
 }

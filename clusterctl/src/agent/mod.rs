@@ -18,13 +18,15 @@ mod report;
 mod systemd;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::net::{IpAddr, ToSocketAddrs, UdpSocket};
+use std::net::{ToSocketAddrs, UdpSocket};
 use std::path::Path;
+use std::sync::OnceLock;
 use std::time::Duration;
 
-use clap::Args;
 use etcd_client::{EventType, GetOptions, Txn, TxnOp, WatchOptions, WatchStream};
 use fleetkit_core::expand::hex_sha256;
+use fleetkit_core::log::{Level, Log};
+use fleetkit_core::notify::Notifier;
 use fleetkit_core::records::{MachineRecord, UnitRecord};
 use fleetkit_core::signals::Shutdown;
 use fleetkit_core::{Exit, ToolError};
@@ -36,6 +38,7 @@ use self::files::{check_name, UnitDir, SYSTEMD_RUNTIME};
 use self::presence::{Presence, Renewal};
 use self::report::{Assignment, Report, Target};
 use self::systemd::{JobDone, Systemd, UnitProps};
+use crate::cli::AgentArgs;
 use crate::cluster::{Cluster, MAX_TXN_OPS};
 
 /// Where the agent keeps what must survive its own restart but not a reboot.
@@ -45,32 +48,6 @@ const RUN_DIR: &str = "/run/fleetkit";
 const RESYNC: Duration = Duration::from_secs(60);
 /// How long to wait before trying etcd again after a failure.
 const RETRY: Duration = Duration::from_secs(1);
-
-/// `clusterctl agent`'s options.
-#[derive(Debug, Clone, Args)]
-pub struct AgentArgs {
-    /// this machine's ID [default: the contents of /etc/machine-id]
-    #[arg(long, env = "FLEETKIT_MACHINE_ID", value_name = "ID")]
-    pub machine_id: Option<String>,
-
-    /// the address shown for this machine [default: the local address that routes to the first etcd endpoint]
-    #[arg(long, env = "FLEETKIT_PUBLIC_IP", value_name = "IP")]
-    pub public_ip: Option<IpAddr>,
-
-    /// metadata for MachineMetadata=, fleet's form: region=us-west,disk=ssd
-    #[arg(long, env = "FLEETKIT_METADATA", value_name = "K=V,...", default_value = "")]
-    pub metadata: String,
-
-    /// seconds the machine stays present after its agent stops renewing (its lease TTL): a machine
-    /// that dies or is cut off for longer has its units moved
-    #[arg(long, default_value_t = 10, value_name = "SECS", value_parser = clap::value_parser!(i64).range(2..=3600))]
-    pub ttl: i64,
-
-    /// stop this machine's units once its lease cannot be renewed for a TTL (at most one copy of a
-    /// unit anywhere, at the price of stopping everything when etcd itself is down)
-    #[arg(long)]
-    pub fence: bool,
-}
 
 /// Who this machine is, checked before anything connects.
 #[derive(Debug, Clone)]
@@ -193,7 +170,7 @@ pub async fn run(cluster: &Cluster, args: &AgentArgs, endpoints: &[String]) -> R
         agent.me.record.ip,
         agent.units.len()
     ));
-    notify(&[sd_notify::NotifyState::Ready, sd_notify::NotifyState::Status("connecting to etcd")]);
+    NOTIFY.ready("connecting to etcd");
 
     let lease_file = Path::new(RUN_DIR).join("agent.lease");
     let mut presence: Option<Presence> = None;
@@ -211,8 +188,8 @@ pub async fn run(cluster: &Cluster, args: &AgentArgs, endpoints: &[String]) -> R
             match agent.connect(&mut presence, &mut watch, &mut full_read, &lease_file, args.ttl).await {
                 Err(e) => {
                     if outage.as_deref() != Some(&e) {
-                        log(&format!("{e}; units keep running, retrying"));
-                        notify(&[sd_notify::NotifyState::Status(&format!("etcd unreachable: {e}"))]);
+                        warn(&format!("{e}; units keep running, retrying"));
+                        NOTIFY.status(&format!("etcd unreachable: {e}"));
                     }
                     outage = Some(e);
                     retry_at = Some(Instant::now() + RETRY);
@@ -221,7 +198,7 @@ pub async fn run(cluster: &Cluster, args: &AgentArgs, endpoints: &[String]) -> R
                     if outage.take().is_some() {
                         log(&format!("in touch with etcd again at revision {}", agent.revision));
                     }
-                    notify(&[sd_notify::NotifyState::Status("running")]);
+                    NOTIFY.status("running");
                 }
             }
         }
@@ -229,7 +206,7 @@ pub async fn run(cluster: &Cluster, args: &AgentArgs, endpoints: &[String]) -> R
         tokio::select! {
             msg = next_message(&mut watch) => match msg {
                 Ok(Some(resp)) if resp.compact_revision() > 0 || resp.canceled() => {
-                    log(&format!("the watch on {} was cut (compacted at {}); reading it again", agent.assign_dir(), resp.compact_revision()));
+                    warn(&format!("the watch on {} was cut (compacted at {}); reading it again", agent.assign_dir(), resp.compact_revision()));
                     watch = None;
                     full_read = true;
                 }
@@ -276,7 +253,7 @@ pub async fn run(cluster: &Cluster, args: &AgentArgs, endpoints: &[String]) -> R
                             }
                         }
                         Ok(Renewal::Expired) => {
-                            log(&format!("lease {:x} expired (this machine was away for longer than its TTL); joining again", p.lease()));
+                            warn(&format!("lease {:x} expired (this machine was away for longer than its TTL); joining again", p.lease()));
                             match p.regrant(&cluster.client).await {
                                 Ok(()) => {
                                     last_renewed = Instant::now();
@@ -288,13 +265,13 @@ pub async fn run(cluster: &Cluster, args: &AgentArgs, endpoints: &[String]) -> R
                                 Err(e) => {
                                     presence = None;
                                     retry_at = Some(Instant::now() + RETRY);
-                                    log(&format!("etcd: granting a new lease: {e}"));
+                                    warn(&format!("etcd: granting a new lease: {e}"));
                                 }
                             }
                         }
                         Err(e) => {
                             if outage.is_none() {
-                                log(&format!("etcd: renewing lease {:x}: {e}; units keep running, retrying", p.lease()));
+                                warn(&format!("etcd: renewing lease {:x}: {e}; units keep running, retrying", p.lease()));
                                 outage = Some(e);
                             }
                             retry_at.get_or_insert(Instant::now() + RETRY);
@@ -302,7 +279,7 @@ pub async fn run(cluster: &Cluster, args: &AgentArgs, endpoints: &[String]) -> R
                     }
                 }
                 if args.fence && !fenced && last_renewed.elapsed() > Duration::from_secs(args.ttl.unsigned_abs()) {
-                    log("--fence: the lease could not be renewed for a TTL; stopping this machine's units");
+                    warn("--fence: the lease could not be renewed for a TTL; stopping this machine's units");
                     agent.fence().await;
                     fenced = true;
                 }
@@ -343,11 +320,11 @@ async fn next_message(
 
 impl Agent<'_> {
     fn assign_dir(&self) -> String {
-        format!("{}{}/", self.cluster.keys.dir("assign"), self.me.record.id)
+        self.cluster.keys.assign_dir(&self.me.record.id)
     }
 
     fn states_dir(&self) -> String {
-        format!("{}{}/", self.cluster.keys.dir("states"), self.me.record.id)
+        self.cluster.keys.states_dir(&self.me.record.id)
     }
 
     /// Takes over the units a previous run of the agent wrote: they keep
@@ -474,7 +451,7 @@ impl Agent<'_> {
         }
         for name in &gone {
             if let Err(e) = self.systemd.stop(name).await {
-                log(&e);
+                warn(&e);
             }
             reload |= self.dir.remove(name);
             if let Some(m) = self.units.remove(name) {
@@ -494,7 +471,7 @@ impl Agent<'_> {
                     managed.hash = hex_sha256(text.as_bytes());
                 }
                 Err(e) => {
-                    log(&e);
+                    warn(&e);
                     managed.error = Some(e);
                 }
             }
@@ -502,7 +479,7 @@ impl Agent<'_> {
         }
         if reload {
             if let Err(e) = self.systemd.reload().await {
-                log(&e);
+                warn(&e);
             }
             // A reload changes LoadState without a signal: read every unit again.
             let all: Vec<String> = self.units.keys().cloned().collect();
@@ -523,7 +500,7 @@ impl Agent<'_> {
                 _ => None,
             };
             if let Some(Err(e)) = job {
-                log(&e);
+                warn(&e);
                 if let Some(m) = self.units.get_mut(name) {
                     m.error = Some(e);
                 }
@@ -626,7 +603,7 @@ impl Agent<'_> {
         let names: Vec<String> = self.units.keys().cloned().collect();
         for name in names {
             if let Err(e) = self.systemd.stop(&name).await {
-                log(&e);
+                warn(&e);
             }
         }
     }
@@ -646,7 +623,7 @@ impl Agent<'_> {
         let mut ops = Vec::new();
         let mut done = Vec::new();
         for name in &self.dirty {
-            let key = format!("{}{name}", self.states_dir());
+            let key = self.cluster.keys.state(&self.me.record.id, name);
             match self.units.get(name) {
                 Some(m) => {
                     let report = Report {
@@ -682,7 +659,7 @@ impl Agent<'_> {
         }
         for chunk in ops.chunks(MAX_TXN_OPS) {
             if let Err(e) = self.cluster.kv().txn(Txn::new().and_then(chunk.to_vec())).await {
-                log(&format!("etcd: writing unit states: {e}; retrying"));
+                warn(&format!("etcd: writing unit states: {e}; retrying"));
                 return;
             }
         }
@@ -712,13 +689,21 @@ async fn journal_tail(name: &str) -> Vec<String> {
     }
 }
 
-fn log(message: &str) {
-    eprintln!("clusterctl: {message}");
+/// The agent's log lines: journal priorities under systemd, `clusterctl: ` elsewhere.
+fn log_at(level: Level, message: &str) {
+    static LOG: OnceLock<Log> = OnceLock::new();
+    LOG.get_or_init(|| Log::detect("clusterctl")).line(level, message);
 }
 
-fn notify(states: &[sd_notify::NotifyState<'_>]) {
-    let _ = sd_notify::notify(states);
+fn log(message: &str) {
+    log_at(Level::Notice, message);
 }
+
+fn warn(message: &str) {
+    log_at(Level::Warning, message);
+}
+
+const NOTIFY: Notifier = Notifier::new("clusterctl");
 
 #[cfg(test)]
 mod tests {

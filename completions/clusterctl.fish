@@ -1,0 +1,112 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_clusterctl_global_optspecs
+    string join \n endpoints= cacert= cert= key= user= dial-timeout= command-timeout= prefix= h/help V/version
+end
+
+function __fish_clusterctl_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_clusterctl_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_clusterctl_using_subcommand
+    set -l cmd (__fish_clusterctl_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c clusterctl -n "__fish_clusterctl_needs_command" -l endpoints -d 'etcd endpoints, comma separated (host:port or http(s)://host:port)' -r
+complete -c clusterctl -n "__fish_clusterctl_needs_command" -l cacert -d 'CA certificate (PEM) to verify etcd\'s server certificate' -r -F
+complete -c clusterctl -n "__fish_clusterctl_needs_command" -l cert -d 'client certificate (PEM) for TLS client authentication' -r -F
+complete -c clusterctl -n "__fish_clusterctl_needs_command" -l key -d 'client private key (PEM) for TLS client authentication' -r -F
+complete -c clusterctl -n "__fish_clusterctl_needs_command" -l user -d 'user and password for etcd authentication' -r
+complete -c clusterctl -n "__fish_clusterctl_needs_command" -l dial-timeout -d 'give up connecting to an endpoint after this long (e.g. 2s, 500ms, 1m30s; a bare number is seconds)' -r
+complete -c clusterctl -n "__fish_clusterctl_needs_command" -l command-timeout -d 'give up on a single request after this long (e.g. 5s, 1m30s; a bare number is seconds)' -r
+complete -c clusterctl -n "__fish_clusterctl_needs_command" -l prefix -d 'where fleetkit\'s keys live in etcd' -r
+complete -c clusterctl -n "__fish_clusterctl_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c clusterctl -n "__fish_clusterctl_needs_command" -s V -l version -d 'Print version'
+complete -c clusterctl -n "__fish_clusterctl_needs_command" -f -a "submit" -d 'Store unit files (templates too) in the cluster, inactive'
+complete -c clusterctl -n "__fish_clusterctl_needs_command" -f -a "cat" -d 'Print a submitted unit file (an instance as expanded from its template)'
+complete -c clusterctl -n "__fish_clusterctl_needs_command" -f -a "load" -d 'Place units on machines without starting them (desired state: loaded)'
+complete -c clusterctl -n "__fish_clusterctl_needs_command" -f -a "start" -d 'Place and start units, with their Requires=/Wants=/BindsTo= (desired state: launched)'
+complete -c clusterctl -n "__fish_clusterctl_needs_command" -f -a "stop" -d 'Stop units, leaving them on their machines (desired state: loaded)'
+complete -c clusterctl -n "__fish_clusterctl_needs_command" -f -a "unload" -d 'Take units off their machines (desired state: inactive)'
+complete -c clusterctl -n "__fish_clusterctl_needs_command" -f -a "destroy" -d 'Remove units from the cluster; the scheduler takes them off their machines'
+complete -c clusterctl -n "__fish_clusterctl_needs_command" -f -a "list-unit-files" -d 'List every submitted unit: UNIT HASH DSTATE STATE TARGET'
+complete -c clusterctl -n "__fish_clusterctl_needs_command" -f -a "list-units" -d 'List units placed on machines: UNIT MACHINE ACTIVE SUB'
+complete -c clusterctl -n "__fish_clusterctl_needs_command" -f -a "list-machines" -d 'List the machines present: MACHINE IP METADATA'
+complete -c clusterctl -n "__fish_clusterctl_needs_command" -f -a "list-announcements" -d 'List announced keys with their values and lease TTLs: KEY VALUE TTL'
+complete -c clusterctl -n "__fish_clusterctl_needs_command" -f -a "schedule" -d 'Run the scheduler: one round, or --watch to lead and react to changes'
+complete -c clusterctl -n "__fish_clusterctl_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c clusterctl -n "__fish_clusterctl_using_subcommand submit" -l prefix -d 'where fleetkit\'s keys live in etcd' -r
+complete -c clusterctl -n "__fish_clusterctl_using_subcommand submit" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c clusterctl -n "__fish_clusterctl_using_subcommand cat" -l prefix -d 'where fleetkit\'s keys live in etcd' -r
+complete -c clusterctl -n "__fish_clusterctl_using_subcommand cat" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c clusterctl -n "__fish_clusterctl_using_subcommand load" -l block-attempts -d 'give up (exit 1) after N checks, one every 500 ms; 0 waits for ever' -r
+complete -c clusterctl -n "__fish_clusterctl_using_subcommand load" -l prefix -d 'where fleetkit\'s keys live in etcd' -r
+complete -c clusterctl -n "__fish_clusterctl_using_subcommand load" -l no-block -d 'do not wait for the cluster to reach the state'
+complete -c clusterctl -n "__fish_clusterctl_using_subcommand load" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c clusterctl -n "__fish_clusterctl_using_subcommand start" -l block-attempts -d 'give up (exit 1) after N checks, one every 500 ms; 0 waits for ever' -r
+complete -c clusterctl -n "__fish_clusterctl_using_subcommand start" -l prefix -d 'where fleetkit\'s keys live in etcd' -r
+complete -c clusterctl -n "__fish_clusterctl_using_subcommand start" -l no-block -d 'do not wait for the cluster to reach the state'
+complete -c clusterctl -n "__fish_clusterctl_using_subcommand start" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c clusterctl -n "__fish_clusterctl_using_subcommand stop" -l block-attempts -d 'give up (exit 1) after N checks, one every 500 ms; 0 waits for ever' -r
+complete -c clusterctl -n "__fish_clusterctl_using_subcommand stop" -l prefix -d 'where fleetkit\'s keys live in etcd' -r
+complete -c clusterctl -n "__fish_clusterctl_using_subcommand stop" -l no-block -d 'do not wait for the cluster to reach the state'
+complete -c clusterctl -n "__fish_clusterctl_using_subcommand stop" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c clusterctl -n "__fish_clusterctl_using_subcommand unload" -l block-attempts -d 'give up (exit 1) after N checks, one every 500 ms; 0 waits for ever' -r
+complete -c clusterctl -n "__fish_clusterctl_using_subcommand unload" -l prefix -d 'where fleetkit\'s keys live in etcd' -r
+complete -c clusterctl -n "__fish_clusterctl_using_subcommand unload" -l no-block -d 'do not wait for the cluster to reach the state'
+complete -c clusterctl -n "__fish_clusterctl_using_subcommand unload" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c clusterctl -n "__fish_clusterctl_using_subcommand destroy" -l prefix -d 'where fleetkit\'s keys live in etcd' -r
+complete -c clusterctl -n "__fish_clusterctl_using_subcommand destroy" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c clusterctl -n "__fish_clusterctl_using_subcommand list-unit-files" -l fields -d 'columns to print, comma separated (see COLUMNS below)' -r
+complete -c clusterctl -n "__fish_clusterctl_using_subcommand list-unit-files" -l prefix -d 'where fleetkit\'s keys live in etcd' -r
+complete -c clusterctl -n "__fish_clusterctl_using_subcommand list-unit-files" -l no-legend -d 'do not print the header line'
+complete -c clusterctl -n "__fish_clusterctl_using_subcommand list-unit-files" -s l -l full -d 'do not shorten machine IDs and hashes'
+complete -c clusterctl -n "__fish_clusterctl_using_subcommand list-unit-files" -l json -d 'JSON Lines instead of a table (all columns, full values)'
+complete -c clusterctl -n "__fish_clusterctl_using_subcommand list-unit-files" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c clusterctl -n "__fish_clusterctl_using_subcommand list-units" -l fields -d 'columns to print, comma separated (see COLUMNS below)' -r
+complete -c clusterctl -n "__fish_clusterctl_using_subcommand list-units" -l prefix -d 'where fleetkit\'s keys live in etcd' -r
+complete -c clusterctl -n "__fish_clusterctl_using_subcommand list-units" -l no-legend -d 'do not print the header line'
+complete -c clusterctl -n "__fish_clusterctl_using_subcommand list-units" -s l -l full -d 'do not shorten machine IDs and hashes'
+complete -c clusterctl -n "__fish_clusterctl_using_subcommand list-units" -l json -d 'JSON Lines instead of a table (all columns, full values)'
+complete -c clusterctl -n "__fish_clusterctl_using_subcommand list-units" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c clusterctl -n "__fish_clusterctl_using_subcommand list-machines" -l fields -d 'columns to print, comma separated (see COLUMNS below)' -r
+complete -c clusterctl -n "__fish_clusterctl_using_subcommand list-machines" -l prefix -d 'where fleetkit\'s keys live in etcd' -r
+complete -c clusterctl -n "__fish_clusterctl_using_subcommand list-machines" -l no-legend -d 'do not print the header line'
+complete -c clusterctl -n "__fish_clusterctl_using_subcommand list-machines" -s l -l full -d 'do not shorten machine IDs and hashes'
+complete -c clusterctl -n "__fish_clusterctl_using_subcommand list-machines" -l json -d 'JSON Lines instead of a table (all columns, full values)'
+complete -c clusterctl -n "__fish_clusterctl_using_subcommand list-machines" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c clusterctl -n "__fish_clusterctl_using_subcommand list-announcements" -l fields -d 'columns to print, comma separated (see COLUMNS below)' -r
+complete -c clusterctl -n "__fish_clusterctl_using_subcommand list-announcements" -l prefix -d 'where fleetkit\'s keys live in etcd' -r
+complete -c clusterctl -n "__fish_clusterctl_using_subcommand list-announcements" -l no-legend -d 'do not print the header line'
+complete -c clusterctl -n "__fish_clusterctl_using_subcommand list-announcements" -s l -l full -d 'do not shorten machine IDs and hashes'
+complete -c clusterctl -n "__fish_clusterctl_using_subcommand list-announcements" -l json -d 'JSON Lines instead of a table (all columns, full values)'
+complete -c clusterctl -n "__fish_clusterctl_using_subcommand list-announcements" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c clusterctl -n "__fish_clusterctl_using_subcommand schedule" -l ttl -d 'seconds a dead scheduler keeps its leadership (its lease TTL)' -r
+complete -c clusterctl -n "__fish_clusterctl_using_subcommand schedule" -l prefix -d 'where fleetkit\'s keys live in etcd' -r
+complete -c clusterctl -n "__fish_clusterctl_using_subcommand schedule" -l watch -d 'keep running: campaign, and while leading react to every change'
+complete -c clusterctl -n "__fish_clusterctl_using_subcommand schedule" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c clusterctl -n "__fish_clusterctl_using_subcommand help; and not __fish_seen_subcommand_from submit cat load start stop unload destroy list-unit-files list-units list-machines list-announcements schedule help" -f -a "submit" -d 'Store unit files (templates too) in the cluster, inactive'
+complete -c clusterctl -n "__fish_clusterctl_using_subcommand help; and not __fish_seen_subcommand_from submit cat load start stop unload destroy list-unit-files list-units list-machines list-announcements schedule help" -f -a "cat" -d 'Print a submitted unit file (an instance as expanded from its template)'
+complete -c clusterctl -n "__fish_clusterctl_using_subcommand help; and not __fish_seen_subcommand_from submit cat load start stop unload destroy list-unit-files list-units list-machines list-announcements schedule help" -f -a "load" -d 'Place units on machines without starting them (desired state: loaded)'
+complete -c clusterctl -n "__fish_clusterctl_using_subcommand help; and not __fish_seen_subcommand_from submit cat load start stop unload destroy list-unit-files list-units list-machines list-announcements schedule help" -f -a "start" -d 'Place and start units, with their Requires=/Wants=/BindsTo= (desired state: launched)'
+complete -c clusterctl -n "__fish_clusterctl_using_subcommand help; and not __fish_seen_subcommand_from submit cat load start stop unload destroy list-unit-files list-units list-machines list-announcements schedule help" -f -a "stop" -d 'Stop units, leaving them on their machines (desired state: loaded)'
+complete -c clusterctl -n "__fish_clusterctl_using_subcommand help; and not __fish_seen_subcommand_from submit cat load start stop unload destroy list-unit-files list-units list-machines list-announcements schedule help" -f -a "unload" -d 'Take units off their machines (desired state: inactive)'
+complete -c clusterctl -n "__fish_clusterctl_using_subcommand help; and not __fish_seen_subcommand_from submit cat load start stop unload destroy list-unit-files list-units list-machines list-announcements schedule help" -f -a "destroy" -d 'Remove units from the cluster; the scheduler takes them off their machines'
+complete -c clusterctl -n "__fish_clusterctl_using_subcommand help; and not __fish_seen_subcommand_from submit cat load start stop unload destroy list-unit-files list-units list-machines list-announcements schedule help" -f -a "list-unit-files" -d 'List every submitted unit: UNIT HASH DSTATE STATE TARGET'
+complete -c clusterctl -n "__fish_clusterctl_using_subcommand help; and not __fish_seen_subcommand_from submit cat load start stop unload destroy list-unit-files list-units list-machines list-announcements schedule help" -f -a "list-units" -d 'List units placed on machines: UNIT MACHINE ACTIVE SUB'
+complete -c clusterctl -n "__fish_clusterctl_using_subcommand help; and not __fish_seen_subcommand_from submit cat load start stop unload destroy list-unit-files list-units list-machines list-announcements schedule help" -f -a "list-machines" -d 'List the machines present: MACHINE IP METADATA'
+complete -c clusterctl -n "__fish_clusterctl_using_subcommand help; and not __fish_seen_subcommand_from submit cat load start stop unload destroy list-unit-files list-units list-machines list-announcements schedule help" -f -a "list-announcements" -d 'List announced keys with their values and lease TTLs: KEY VALUE TTL'
+complete -c clusterctl -n "__fish_clusterctl_using_subcommand help; and not __fish_seen_subcommand_from submit cat load start stop unload destroy list-unit-files list-units list-machines list-announcements schedule help" -f -a "schedule" -d 'Run the scheduler: one round, or --watch to lead and react to changes'
+complete -c clusterctl -n "__fish_clusterctl_using_subcommand help; and not __fish_seen_subcommand_from submit cat load start stop unload destroy list-unit-files list-units list-machines list-announcements schedule help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
