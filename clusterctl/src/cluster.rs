@@ -15,7 +15,7 @@ use etcd_client::{Client, Compare, CompareOp, GetOptions, KvClient, Txn, TxnOp};
 use fleetkit_core::records::{MachineRecord, UnitRecord};
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 use serde::de::DeserializeOwned;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::keys::{Dir, Keys};
 
@@ -27,7 +27,8 @@ const TXN_IN_FLIGHT: usize = 8;
 const MAX_MESSAGE: usize = 1 << 30;
 
 /// What users and the scheduler ask a unit to be.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Desired {
     Inactive,
     Loaded,
@@ -58,6 +59,48 @@ impl Desired {
     #[must_use]
     pub fn wants_machine(self) -> bool {
         self != Self::Inactive
+    }
+}
+
+/// `assign/ID/NAME`: the unit placed on machine ID and what the machine is
+/// to make of it, `{"hash","state"}` with state `loaded` or `launched`. The
+/// desired state travels here so that a stop wakes only the unit's machine.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Assignment {
+    /// SHA-256 of the unit text to run (`units/NAME`'s hash).
+    pub hash: String,
+    pub state: Desired,
+}
+
+impl Assignment {
+    /// The value as stored: compact JSON, fields in this order, so that the
+    /// scheduler can compare what is there with what should be.
+    #[must_use]
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// Parses a stored value, or says why a machine cannot act on it (an
+    /// earlier fleetkit stored the bare hash; the scheduler's next round
+    /// rewrites it).
+    ///
+    /// # Errors
+    /// A message naming the value, with control bytes escaped.
+    pub fn parse(value: &[u8]) -> Result<Self, String> {
+        let bad = |why: String| {
+            let shown: String =
+                String::from_utf8_lossy(&value[..value.len().min(80)]).escape_debug().collect();
+            format!(
+                "assignment value \"{shown}\" is not {{\"hash\",\"state\":\"loaded\"|\"launched\"}} ({why}): \
+                 leaving the unit as it is until the scheduler rewrites it"
+            )
+        };
+        match serde_json::from_slice::<Self>(value) {
+            Ok(a) if a.state == Desired::Inactive => Err(bad("an inactive unit has no assignment".into())),
+            Ok(a) => Ok(a),
+            Err(e) => Err(bad(e.to_string())),
+        }
     }
 }
 
@@ -356,6 +399,26 @@ fn chunk<T>(items: Vec<T>, size: usize) -> Vec<Vec<T>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn assignments_round_trip_and_bad_ones_say_why() {
+        let a = Assignment { hash: "ab".into(), state: Desired::Launched };
+        assert_eq!(a.to_json(), r#"{"hash":"ab","state":"launched"}"#);
+        assert_eq!(Assignment::parse(a.to_json().as_bytes()).unwrap(), a);
+        assert_eq!(Assignment::parse(br#"{"hash":"ab","state":"loaded"}"#).unwrap().state, Desired::Loaded);
+        let bad: [&[u8]; 5] = [
+            b"abcdef",
+            br#"{"hash":"ab","state":"LAUNCHED "}"#,
+            br#"{"hash":"ab"}"#,
+            br#"{"hash":"ab","state":"inactive"}"#,
+            b"\x1b[31m",
+        ];
+        for v in bad {
+            let e = Assignment::parse(v).unwrap_err();
+            assert!(e.contains("leaving the unit as it is"), "{e}");
+            assert!(!e.contains('\x1b'), "control bytes are escaped: {e}");
+        }
+    }
 
     #[test]
     fn chunks_respect_the_txn_limit() {

@@ -17,13 +17,14 @@ use std::time::Duration;
 use etcd_client::{Client, Compare, EventType, TxnOp, WatchOptions};
 use fleetkit_core::constraints::Constraints;
 use fleetkit_core::log::{Level, Log};
+use fleetkit_core::notify::Notifier;
 use fleetkit_core::records::{MachineRecord, Placement, UnitRecord};
 use fleetkit_core::signals::Shutdown;
 use fleetkit_core::{Exit, ToolError};
 use tokio::sync::oneshot;
 use tokio::time::{sleep, sleep_until, Instant};
 
-use crate::cluster::{etcd_err, leader_guard, Cluster, Want};
+use crate::cluster::{etcd_err, leader_guard, Assignment, Cluster, Want};
 use crate::keys::Dir;
 use crate::{placement, units};
 
@@ -89,13 +90,14 @@ pub async fn round(cluster: &Cluster, guard: &[Compare]) -> Result<Round, String
     let plan = placement::plan(&wanted, &machines, &current)?;
 
     let hashes: BTreeMap<&str, &str> = wanted.iter().map(|u| (u.name.as_str(), u.hash.as_str())).collect();
-    let mut target: BTreeMap<(String, String), &str> = BTreeMap::new();
+    let mut target: BTreeMap<(String, String), String> = BTreeMap::new();
     let mut out = Round { revision: snap.revision, held: true, ..Round::default() };
     for p in plan {
         match p.machine {
             Some(m) => {
-                let hash = hashes.get(p.unit.as_str()).copied().unwrap_or_default();
-                target.insert((m, p.unit), hash);
+                let hash = hashes.get(p.unit.as_str()).copied().unwrap_or_default().to_owned();
+                let assignment = Assignment { hash, state: snap.desired_of(&p.unit) };
+                target.insert((m, p.unit), assignment.to_json());
             }
             None => {
                 out.unplaceable.insert(p.unit, p.reason.unwrap_or_default());
@@ -109,9 +111,11 @@ pub async fn round(cluster: &Cluster, guard: &[Compare]) -> Result<Round, String
         }
     }
     let mut additions = Vec::new();
-    for (key, hash) in &target {
-        if snap.assign.get(key).map(String::as_str) != Some(*hash) {
-            additions.push(TxnOp::put(cluster.keys.assign(&key.0, &key.1), *hash, None));
+    // A value that differs (another hash, another state, or an earlier
+    // fleetkit's bare hash) is rewritten.
+    for (key, value) in &target {
+        if snap.assign.get(key) != Some(value) {
+            additions.push(TxnOp::put(cluster.keys.assign(&key.0, &key.1), value.as_str(), None));
         }
     }
     out.removed = removals.len();
@@ -218,6 +222,9 @@ pub async fn once(cluster: &Cluster, ttl: i64, out: &mut impl Write) -> Result<E
     Err(ToolError::negative(lines.join("\nclusterctl: ")))
 }
 
+/// `schedule --watch` tells systemd when it is in the election and whether it leads.
+const NOTIFY: Notifier = Notifier::new("clusterctl");
+
 /// How a term of leadership ended.
 enum Ended {
     /// The election key or the lease is gone: campaign again.
@@ -253,6 +260,8 @@ pub async fn watch(cluster: &Cluster, waiter: &Client, ttl: i64) -> Result<Exit,
         };
         let name = cluster.keys.election();
         let mut election = waiter.election_client();
+        // In the election: ready, as far as systemd (Type=notify) is concerned.
+        NOTIFY.ready("campaigning");
         if !said_follow {
             if let Ok(Some(l)) = cluster.scheduler_leader().await {
                 log.line(Level::Notice, &format!("following scheduler {l}; taking over when it ends"));
@@ -281,6 +290,7 @@ pub async fn watch(cluster: &Cluster, waiter: &Client, ttl: i64) -> Result<Exit,
         };
         said_follow = false;
         log.line(Level::Notice, &format!("scheduler {me} leads ({})", String::from_utf8_lossy(&key)));
+        NOTIFY.status("leading");
         let ended = lead(cluster, &key, &mut session, &mut shutdown, log).await;
         match ended {
             Ended::Shutdown => {

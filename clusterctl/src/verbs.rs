@@ -17,7 +17,7 @@ use etcd_client::{Compare, CompareOp, Txn, TxnOp, TxnOpResponse};
 use fleetkit_core::records::{Placement, UnitRecord};
 use fleetkit_core::{Exit, ToolError};
 
-use crate::cluster::{etcd_err, Cluster, Desired, Snapshot, Want};
+use crate::cluster::{etcd_err, Cluster, Desired, Snapshot, UnitState, Want};
 use crate::{placement, table, units, BlockArgs};
 
 /// How often a blocking verb looks at the cluster.
@@ -225,25 +225,63 @@ fn unplaceable(
     Ok(problems)
 }
 
-/// Has `name` reached `target`? Returns the line to print when it has.
-fn reached(snap: &Snapshot, name: &str, target: Desired) -> Option<String> {
+/// Where a unit stands against the state asked of it.
+enum Progress {
+    /// There: the line to print.
+    Reached(String),
+    Pending,
+    /// Its machine says it failed (or could not run it): why, in full.
+    Failed(String),
+}
+
+/// Has `name` reached `target`? Once machines report (an agent runs),
+/// launched means active on the machine and loaded means loaded there and
+/// not running; a machine's report of a failure ends the wait.
+fn reached(snap: &Snapshot, name: &str, target: Desired) -> Progress {
     let machines = snap.machines_of(name);
     let reporting = !snap.states.is_empty();
     let legend = |m: &str| table::machine_legend(m, snap.machines.get(m).map(|r| r.ip.as_str()), false);
     match target {
-        Desired::Inactive => machines.is_empty().then(|| format!("Unit {name} inactive")),
+        Desired::Inactive if machines.is_empty() => Progress::Reached(format!("Unit {name} inactive")),
+        Desired::Inactive => Progress::Pending,
         Desired::Loaded | Desired::Launched => {
-            let m = *machines.first()?;
+            let Some(m) = machines.first().copied() else { return Progress::Pending };
             if reporting {
-                let st = snap.states.get(&(name.to_string(), m.to_string()));
-                let active = st.is_some_and(|s| s.active == "active");
-                if (target == Desired::Launched) != active {
-                    return None;
+                let Some(st) = snap.states.get(&(name.to_string(), m.to_string())) else {
+                    return Progress::Pending;
+                };
+                if let Some(why) = failure(st) {
+                    return Progress::Failed(format!("{name} failed on {}: {why}", legend(m)));
+                }
+                let active = st.active == "active";
+                if (target == Desired::Launched) != active || st.load != "loaded" {
+                    return Progress::Pending;
                 }
             }
-            Some(format!("Unit {name} {} on {}", target.as_str(), legend(m)))
+            Progress::Reached(format!("Unit {name} {} on {}", target.as_str(), legend(m)))
         }
     }
+}
+
+/// What a machine's report says went wrong, if anything did.
+fn failure(st: &UnitState) -> Option<String> {
+    if let Some(e) = &st.error {
+        return Some(e.clone());
+    }
+    if st.active == "failed" {
+        let result = st.result.as_deref().unwrap_or("failed");
+        let mut why = format!("systemd's result: {result}");
+        if !st.journal.is_empty() {
+            why.push_str("; the end of its journal:");
+            for line in &st.journal {
+                why.push_str("\n  ");
+                why.push_str(line);
+            }
+        }
+        return Some(why);
+    }
+    matches!(st.load.as_str(), "not-found" | "bad-setting" | "error" | "masked")
+        .then(|| format!("systemd did not load it ({})", st.load))
 }
 
 async fn wait(
@@ -262,13 +300,18 @@ async fn wait(
         let want = Want { machines: true, assign: true, states: true, ..Want::default() };
         let snap = cluster.snapshot(want).await.map_err(ToolError::negative)?;
         let mut still = Vec::new();
+        let mut failed = Vec::new();
         for name in pending {
             match reached(&snap, &name, target) {
-                Some(line) => writeln!(out, "{line}")?,
-                None => still.push(name),
+                Progress::Reached(line) => writeln!(out, "{line}")?,
+                Progress::Pending => still.push(name),
+                Progress::Failed(why) => failed.push(why),
             }
         }
         out.flush()?;
+        if !failed.is_empty() {
+            return Err(ToolError::negative(failed.join("\n").replace('\n', "\nclusterctl: ")));
+        }
         pending = still;
         if pending.is_empty() {
             return Ok(Exit::SUCCESS);

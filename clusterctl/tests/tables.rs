@@ -61,7 +61,7 @@ fn tutorial_cluster() -> (Env, Vec<common::Machine>) {
     env.ok(&["schedule"]);
     let m1 = &machines[0].id;
     env.put(
-        &format!("{}/states/node-etcd@1.service/{m1}", env.prefix),
+        &format!("{}/states/{m1}/node-etcd@1.service", env.prefix),
         r#"{"load":"loaded","active":"active","sub":"running","hash":"abc"}"#,
         None,
     );

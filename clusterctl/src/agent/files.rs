@@ -78,6 +78,8 @@ impl UnitDir {
         check_name(name)?;
         self.check_not_elsewhere(name)?;
         let file = self.dir.join(name);
+        // The link's place must be free or the agent's before anything is written.
+        let linked = self.is_linked(name, &file)?;
         let same = fs::read(&file).is_ok_and(|old| old == text.as_bytes());
         if !same {
             let tmp = self.dir.join(format!(".{name}.tmp"));
@@ -92,8 +94,12 @@ impl UnitDir {
                 format!("cannot write {}: {e}", file.display())
             })?;
         }
-        let linked = self.link(name, &file)?;
-        Ok(!same || linked)
+        if !linked {
+            let link = self.links.join(name);
+            std::os::unix::fs::symlink(&file, &link)
+                .map_err(|e| format!("cannot link {}: {e}", link.display()))?;
+        }
+        Ok(!same || !linked)
     }
 
     /// Removes unit `name`'s link and file, if they are the agent's.
@@ -112,21 +118,18 @@ impl UnitDir {
         removed
     }
 
-    fn link(&self, name: &str, file: &Path) -> Result<bool, String> {
+    /// Whether `links/NAME` is already the agent's link to `file`; an error
+    /// when something else is there.
+    fn is_linked(&self, name: &str, file: &Path) -> Result<bool, String> {
         let link = self.links.join(name);
         match fs::read_link(&link) {
-            Ok(target) if target == file => return Ok(false),
-            Ok(_) | Err(_) if link.symlink_metadata().is_ok() => {
-                return Err(format!(
-                    "{} exists and is not fleetkit's: leaving it alone (remove it, or destroy the fleetkit unit)",
-                    link.display()
-                ));
-            }
-            _ => {}
+            Ok(target) if target == file => Ok(true),
+            _ if link.symlink_metadata().is_ok() => Err(format!(
+                "{} exists and is not fleetkit's: leaving it alone (remove it, or destroy the fleetkit unit)",
+                link.display()
+            )),
+            _ => Ok(false),
         }
-        std::os::unix::fs::symlink(file, &link)
-            .map_err(|e| format!("cannot link {}: {e}", link.display()))?;
-        Ok(true)
     }
 
     /// Refuses a unit that systemd would find in another directory: the
@@ -195,6 +198,7 @@ mod tests {
 
         fs::write(tmp.path().join("system/b.service"), "not ours").unwrap();
         assert!(dir.write("b.service", "x").unwrap_err().contains("not fleetkit's"));
+        assert!(!tmp.path().join("units/b.service").exists(), "nothing written for a refused unit");
         assert!(!dir.remove("b.service"), "a file the agent did not write is not removed");
         assert_eq!(fs::read_to_string(tmp.path().join("system/b.service")).unwrap(), "not ours");
 

@@ -36,10 +36,10 @@ use zbus_systemd::zbus::OwnedObjectPath;
 
 use self::files::{check_name, UnitDir, SYSTEMD_RUNTIME};
 use self::presence::{Presence, Renewal};
-use self::report::{Assignment, Report, Target};
+use self::report::Report;
 use self::systemd::{JobDone, Systemd, UnitProps};
 use crate::cli::AgentArgs;
-use crate::cluster::{Cluster, MAX_TXN_OPS};
+use crate::cluster::{Assignment, Cluster, Desired, MAX_TXN_OPS};
 
 /// Where the agent keeps what must survive its own restart but not a reboot.
 const RUN_DIR: &str = "/run/fleetkit";
@@ -495,8 +495,8 @@ impl Agent<'_> {
             }
             let running = matches!(m.props.active.as_str(), "active" | "activating" | "reloading");
             let job = match a.state {
-                Target::Launched if !running => Some(self.systemd.start(name).await),
-                Target::Loaded if running => Some(self.systemd.stop(name).await),
+                Desired::Launched if !running => Some(self.systemd.start(name).await),
+                Desired::Loaded if running => Some(self.systemd.stop(name).await),
                 _ => None,
             };
             if let Some(Err(e)) = job {
