@@ -252,7 +252,7 @@ fn a_unit_that_fails_makes_start_exit_1_naming_the_machine_the_result_and_the_jo
     )
     .expect("write the unit");
     let started = std::time::Instant::now();
-    let out = c.clusterctl(&["start", "broken.service"]);
+    let out = c.clusterctl(&["start", "./broken.service"]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(started.elapsed() < Duration::from_secs(30), "took {:?}", started.elapsed());
@@ -292,7 +292,7 @@ fn assignments_that_would_leave_the_unit_directory_or_clobber_a_unit_are_refused
         .status
         .success());
     std::fs::write(c.dir.path().join("clash.service"), "[Service]\nExecStart=/bin/true\n").expect("write");
-    let out = c.clusterctl(&["start", "clash.service"]);
+    let out = c.clusterctl(&["start", "./clash.service"]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("/etc/systemd/system/clash.service") && err.contains("not fleetkit's"), "{err}");

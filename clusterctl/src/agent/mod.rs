@@ -30,7 +30,6 @@ use fleetkit_core::notify::Notifier;
 use fleetkit_core::records::{MachineRecord, UnitRecord};
 use fleetkit_core::signals::Shutdown;
 use fleetkit_core::{Exit, ToolError};
-use futures_util::StreamExt;
 use tokio::time::{sleep_until, Instant};
 use zbus_systemd::zbus::OwnedObjectPath;
 
@@ -233,12 +232,19 @@ pub async fn run(cluster: &Cluster, args: &AgentArgs, endpoints: &[String]) -> R
                     retry_at = Some(Instant::now());
                 }
             },
-            Some(path) = changes.next() => {
-                if let Some(name) = agent.paths.get(&path).cloned() {
+            Some(path) = changes.recv() => {
+                // A start or a stop is a burst of signals: read each unit once.
+                let mut names = BTreeSet::new();
+                let mut next = Some(path);
+                while let Some(p) = next {
+                    names.extend(agent.paths.get(&p).cloned());
+                    next = changes.try_recv().ok();
+                }
+                for name in names {
                     agent.refresh(&name).await;
                 }
             }
-            Some(job) = jobs.next() => agent.job_done(job).await,
+            Some(job) = jobs.recv() => agent.job_done(job).await,
             () = sleep_until(renew_at) => {
                 renew_at = Instant::now() + Duration::from_millis(u64::try_from(args.ttl).unwrap_or(10) * 1000 / 3);
                 if let Some(p) = presence.as_mut() {

@@ -10,8 +10,8 @@
 
 use std::collections::HashMap;
 
-use futures_util::stream::BoxStream;
-use futures_util::StreamExt;
+use futures_util::{Stream, StreamExt};
+use tokio::sync::mpsc;
 use zbus_systemd::systemd1::ManagerProxy;
 use zbus_systemd::zbus::fdo::PropertiesProxy;
 use zbus_systemd::zbus::message::Type;
@@ -167,9 +167,14 @@ impl Systemd {
 
     /// Object paths of units whose properties changed, as systemd signals them.
     ///
+    /// The bus connection stops reading (method replies too) while any of its
+    /// signal queues is full, so signals are drained by a task of their own
+    /// into a channel the agent's loop reads when it can: a burst of signals
+    /// during a daemon-reload never holds up the reload's own reply.
+    ///
     /// # Errors
     /// When the match rule cannot be added.
-    pub async fn changes(&self) -> Result<BoxStream<'static, OwnedObjectPath>, String> {
+    pub async fn changes(&self) -> Result<mpsc::UnboundedReceiver<OwnedObjectPath>, String> {
         let rule = MatchRule::builder()
             .msg_type(Type::Signal)
             .interface("org.freedesktop.DBus.Properties")
@@ -177,31 +182,39 @@ impl Systemd {
             .path_namespace(UNIT_PATHS)
             .build()
             .map_err(bus_err("match rule"))?;
-        let stream = MessageStream::for_match_rule(rule, &self.conn, None)
-            .await
-            .map_err(bus_err("PropertiesChanged"))?;
-        Ok(stream
-            .filter_map(|m| async move {
-                let m = m.ok()?;
-                let path = m.header().path()?.to_owned();
-                Some(OwnedObjectPath::from(path))
-            })
-            .boxed())
+        let stream = MessageStream::for_match_rule(rule, &self.conn, None).await.map_err(bus_err("PropertiesChanged"))?;
+        Ok(drain(stream.filter_map(|m| async move {
+            let m = m.ok()?;
+            let path = m.header().path()?.to_owned();
+            Some(OwnedObjectPath::from(path))
+        })))
     }
 
-    /// Jobs as they end.
+    /// Jobs as they end (drained like [`Systemd::changes`]).
     ///
     /// # Errors
     /// When the signal cannot be subscribed to.
-    pub async fn jobs(&self) -> Result<BoxStream<'static, JobDone>, String> {
+    pub async fn jobs(&self) -> Result<mpsc::UnboundedReceiver<JobDone>, String> {
         let stream = self.manager.receive_job_removed().await.map_err(bus_err("JobRemoved"))?;
-        Ok(stream
-            .filter_map(|s| async move {
-                let args = s.args().ok()?;
-                Some(JobDone { unit: args.unit().clone(), result: args.result().clone() })
-            })
-            .boxed())
+        Ok(drain(stream.filter_map(|s| async move {
+            let args = s.args().ok()?;
+            Some(JobDone { unit: args.unit().clone(), result: args.result().clone() })
+        })))
     }
+}
+
+/// Polls `stream` for as long as the receiver lives, forwarding each item.
+fn drain<T: Send + 'static>(stream: impl Stream<Item = T> + Send + 'static) -> mpsc::UnboundedReceiver<T> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut stream = std::pin::pin!(stream);
+        while let Some(item) = stream.next().await {
+            if tx.send(item).is_err() {
+                break;
+            }
+        }
+    });
+    rx
 }
 
 async fn get_all(
