@@ -22,9 +22,11 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fmt;
 use std::hash::BuildHasherDefault;
 
-use fleetkit_core::records::{MachineRecord, Placement, UnitRecord};
+use fleetkit_core::constraints::Constraints;
+use fleetkit_core::records::{MachineRecord, Placement};
 
 use crate::index::{Count, Counts, FxHasher, FxMap, Lists, LoadOrder, Names, Patterns};
+use crate::Unit;
 
 type FxSet<T> = HashSet<T, BuildHasherDefault<FxHasher>>;
 
@@ -120,7 +122,8 @@ fn key(unit: u32, rank: u32) -> u64 {
 
 /// Units are numbered by name, machines (ranks) by ID.
 struct Planner<'a> {
-    recs: Vec<&'a UnitRecord>,
+    /// Each unit's `[X-Fleet]` section, by number.
+    constraints: Vec<&'a Constraints>,
     /// Unit names, by number.
     names: Names,
     machines: Vec<&'a MachineRecord>,
@@ -166,15 +169,15 @@ struct Planner<'a> {
 /// # Errors
 /// [`PlaceError`] for a duplicate unit or machine, an empty name, a
 /// malformed glob or contradictory `[X-Fleet]` rules.
-pub fn plan(
-    units: &[UnitRecord],
+pub fn plan<H>(
+    units: &[Unit<H>],
     machines: &[MachineRecord],
     current: &[Placement],
 ) -> Result<Vec<Placement>, PlaceError> {
-    Ok(Cluster::new(units, machines, current)?.placements())
+    Ok(Plan::new(units, machines, current)?.placements())
 }
 
-/// One line of the answer, borrowed from a [`Cluster`].
+/// One line of the answer, borrowed from a [`Plan`].
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct PlacementRef<'c> {
     pub unit: &'c str,
@@ -190,26 +193,26 @@ pub struct PlacementRef<'c> {
 /// far less time than planning everything again. The result is what
 /// [`plan`] would give with the machine removed and the current placements
 /// as `current` (the words of other units' reasons aside).
-pub struct Cluster<'a> {
+pub struct Plan<'a> {
     planner: Planner<'a>,
 }
 
-impl fmt::Debug for Cluster<'_> {
+impl fmt::Debug for Plan<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Cluster")
-            .field("units", &self.planner.recs.len())
+        f.debug_struct("Plan")
+            .field("units", &self.planner.info.len())
             .field("machines", &self.planner.machines.len())
             .finish_non_exhaustive()
     }
 }
 
-impl<'a> Cluster<'a> {
+impl<'a> Plan<'a> {
     /// Plans `units` on `machines`, keeping `current` where it holds.
     ///
     /// # Errors
     /// As [`plan`].
-    pub fn new(
-        units: &'a [UnitRecord],
+    pub fn new<H>(
+        units: &'a [Unit<H>],
         machines: &'a [MachineRecord],
         current: &[Placement],
     ) -> Result<Self, PlaceError> {
@@ -218,13 +221,13 @@ impl<'a> Cluster<'a> {
         let order = p.order();
         p.keep(current, &order);
         p.place_rest(&order);
-        Ok(Cluster { planner: p })
+        Ok(Plan { planner: p })
     }
 
     /// Every placement, as [`plan`] returns them.
     #[must_use]
     pub fn placements(&self) -> Vec<Placement> {
-        let mut out = Vec::with_capacity(self.planner.recs.len());
+        let mut out = Vec::with_capacity(self.planner.info.len());
         let pushed = self.for_each(|p| {
             out.push(Placement {
                 unit: p.unit.to_owned(),
@@ -239,7 +242,7 @@ impl<'a> Cluster<'a> {
         out
     }
 
-    /// Calls `f` with every placement in the order [`Cluster::placements`]
+    /// Calls `f` with every placement in the order [`Plan::placements`]
     /// lists them, borrowed: no list of a million placements is built.
     ///
     /// # Errors
@@ -247,7 +250,7 @@ impl<'a> Cluster<'a> {
     pub fn for_each<E>(&self, mut f: impl FnMut(PlacementRef<'_>) -> Result<(), E>) -> Result<(), E> {
         let p = &self.planner;
         let mut on = Vec::new();
-        for u in 0..idx(p.recs.len()) {
+        for u in 0..idx(p.info.len()) {
             let unit = p.names.get(u);
             on.clear();
             if p.info[u as usize].global {
@@ -266,7 +269,7 @@ impl<'a> Cluster<'a> {
         Ok(())
     }
 
-    /// Writes every placement as [`Cluster::placements`] lists them, one
+    /// Writes every placement as [`Plan::placements`] lists them, one
     /// JSON line each, without building the list; returns how many units
     /// have no machine.
     ///
@@ -316,7 +319,7 @@ impl<'a> Cluster<'a> {
         // A MachineID= prefix may have become unique.
         for i in 0..p.pinned.len() {
             let u = p.pinned[i];
-            let Some(id) = &p.recs[u as usize].constraints.machine_id else { continue };
+            let Some(id) = &p.constraints[u as usize].machine_id else { continue };
             let target = resolve_machine_id(id, &p.machines, &p.dead);
             p.targets.insert(u, target);
             if p.assigned[u as usize] == NONE && !p.info[u as usize].global && !lost.contains(&u) {
@@ -341,7 +344,7 @@ impl<'a> Cluster<'a> {
 }
 
 impl<'a> Planner<'a> {
-    fn new(units: &'a [UnitRecord], machines: &'a [MachineRecord]) -> Result<Self, PlaceError> {
+    fn new<H>(units: &'a [Unit<H>], machines: &'a [MachineRecord]) -> Result<Self, PlaceError> {
         let mut machines: Vec<&MachineRecord> = machines.iter().collect();
         machines.sort_unstable_by(|a, b| a.id.cmp(&b.id));
         for w in machines.windows(2) {
@@ -459,7 +462,7 @@ impl<'a> Planner<'a> {
         let mut names = Names::with_capacity(n, names_given.bytes());
         let mut anti = Lists::with_capacity(n, n);
         let mut info = Vec::with_capacity(n);
-        let mut recs = Vec::with_capacity(n);
+        let mut constraints = Vec::with_capacity(n);
         for &(_, i) in &keyed {
             let name = names_given.get(i);
             if names.len() > 0 && names.get(idx(names.len() - 1)) == name {
@@ -468,7 +471,7 @@ impl<'a> Planner<'a> {
             names.push(name);
             anti.push(anti_given.get(i));
             info.push(info_given[i as usize]);
-            recs.push(&units[i as usize]);
+            constraints.push(&units[i as usize].constraints);
         }
         drop((keyed, names_given, anti_given, info_given));
         if names.len() > 0 && names.get(0).is_empty() {
@@ -516,7 +519,7 @@ impl<'a> Planner<'a> {
                 }
             }
             matched_by.push(&scratch);
-            let c = &recs[u as usize].constraints;
+            let c: &Constraints = constraints[u as usize];
             found.clear();
             if info[u as usize].follows {
                 for (k, peer) in c.machine_of.iter().enumerate() {
@@ -549,7 +552,7 @@ impl<'a> Planner<'a> {
         }
         let n_patterns = patterns.len();
         Ok(Planner {
-            recs,
+            constraints,
             names,
             machines,
             patterns,
@@ -702,8 +705,7 @@ impl<'a> Planner<'a> {
             .filter(|&u| !self.info[u as usize].global && self.position[u as usize] == NONE)
             .collect();
         if !stuck.is_empty() {
-            let names: Vec<&str> =
-                stuck.iter().take(5).map(|&u| self.recs[u as usize].name.as_str()).collect();
+            let names: Vec<&str> = stuck.iter().take(5).map(|&u| self.names.get(u)).collect();
             let more = if stuck.len() > 5 { ", …" } else { "" };
             let reason = format!(
                 "MachineOf cycle among {}{more}: each waits for another to be placed; make one of them not follow the others",
@@ -792,9 +794,9 @@ impl<'a> Planner<'a> {
     fn place_one(&mut self, u: u32) {
         self.reasons.remove(&u);
         self.deferred.remove(&u);
-        let rec = self.recs[u as usize];
+        let c = self.constraints[u as usize];
         if let Some(k) = self.missing_peer(u) {
-            let peer = &rec.constraints.machine_of[k];
+            let peer = &c.machine_of[k];
             self.reasons
                 .insert(u, format!("MachineOf {peer}, which is not placed (no unit of that name was given)"));
             return;
@@ -806,7 +808,7 @@ impl<'a> Planner<'a> {
         match self.target(u) {
             Target::Any => {}
             Target::One(m) => {
-                let id = rec.constraints.machine_id.as_deref().unwrap_or_default();
+                let id = c.machine_id.as_deref().unwrap_or_default();
                 if self.fits(u, m) {
                     self.add(u, m);
                 } else {
@@ -816,7 +818,7 @@ impl<'a> Planner<'a> {
                 return;
             }
             Target::NoMatch => {
-                let id = rec.constraints.machine_id.as_deref().unwrap_or_default();
+                let id = c.machine_id.as_deref().unwrap_or_default();
                 self.reasons.insert(
                     u,
                     format!("MachineID={id} matches no machine; check the ID against the machine list"),
@@ -824,7 +826,7 @@ impl<'a> Planner<'a> {
                 return;
             }
             Target::Ambiguous(ms) => {
-                let id = rec.constraints.machine_id.as_deref().unwrap_or_default();
+                let id = c.machine_id.as_deref().unwrap_or_default();
                 let ids: Vec<&str> =
                     ms.iter().take(3).map(|&m| self.machines[m as usize].id.as_str()).collect();
                 self.reasons.insert(
@@ -856,7 +858,7 @@ impl<'a> Planner<'a> {
     }
 
     fn place_follower(&mut self, u: u32) {
-        let rec = self.recs[u as usize];
+        let c = self.constraints[u as usize];
         let mut fixed: Option<(u32, u32)> = None;
         for &p in self.peers.get(u) {
             if self.info[p as usize].global {
@@ -864,7 +866,7 @@ impl<'a> Planner<'a> {
             }
             let m = self.assigned[p as usize];
             if m == NONE {
-                let peer = &self.recs[p as usize].name;
+                let peer = self.names.get(p);
                 self.reasons.insert(u, format!("MachineOf {peer}, which is not placed"));
                 return;
             }
@@ -873,8 +875,8 @@ impl<'a> Planner<'a> {
                 Some((q, mq)) if mq != m => {
                     self.reasons.insert(u, format!(
                         "MachineOf {} and {}, which run on different machines ({} and {}); it cannot be beside both",
-                        self.recs[q as usize].name,
-                        self.recs[p as usize].name,
+                        self.names.get(q),
+                        self.names.get(p),
                         self.machines[mq as usize].id,
                         self.machines[m as usize].id
                     ));
@@ -887,10 +889,8 @@ impl<'a> Planner<'a> {
             if self.fits(u, m) {
                 self.add(u, m);
             } else {
-                let lead = format!(
-                    "MachineOf {} puts it on {}",
-                    self.recs[p as usize].name, self.machines[m as usize].id
-                );
+                let lead =
+                    format!("MachineOf {} puts it on {}", self.names.get(p), self.machines[m as usize].id);
                 self.deferred.insert(u, Deferred::On { lead, m });
             }
             return;
@@ -909,11 +909,7 @@ impl<'a> Planner<'a> {
                         peers.join(" "),
                         qualifier(&self.classes[class].label),
                         if peers.len() > 1 { "all of them" } else { "it" },
-                        rec.constraints
-                            .conflicts
-                            .first()
-                            .map(|g| format!(" (Conflicts={g})"))
-                            .unwrap_or_default()
+                        c.conflicts.first().map(|g| format!(" (Conflicts={g})")).unwrap_or_default()
                     ),
                 );
             }
@@ -1033,15 +1029,11 @@ impl<'a> Planner<'a> {
             .min();
         match holder {
             Some(x) if self.is_conflict_of(x, b.pattern) => {
-                format!(
-                    "is excluded by Conflicts={glob} of units there (e.g. {})",
-                    self.recs[x as usize].name
-                )
+                format!("is excluded by Conflicts={glob} of units there (e.g. {})", self.names.get(x))
             }
-            Some(x) => format!(
-                "would be replaced by Replaces={glob} of units there (e.g. {})",
-                self.recs[x as usize].name
-            ),
+            Some(x) => {
+                format!("would be replaced by Replaces={glob} of units there (e.g. {})", self.names.get(x))
+            }
             None => format!("is excluded by {glob}"),
         }
     }
@@ -1059,7 +1051,7 @@ impl<'a> Planner<'a> {
         if class.members.is_empty() {
             let alive: Vec<&MachineRecord> =
                 self.machines.iter().zip(&self.dead).filter(|(_, &d)| !d).map(|(m, _)| *m).collect();
-            return metadata_reason(&self.recs[u as usize].constraints.machine_metadata, &alive);
+            return metadata_reason(&self.constraints[u as usize].machine_metadata, &alive);
         }
         let mut groups: BTreeMap<Block, (usize, u32)> = BTreeMap::new();
         for &m in &class.members {
