@@ -6,12 +6,28 @@
 //! act on. The same input always gives the same output. The library's
 //! [`plan`] is what `clusterctl schedule` calls, on [`Unit`]s read straight
 //! from the records; the `place` binary wraps it for pipes and scripts.
-//! The rules are in `plan`, the indexes that make them cheap at 10,000
-//! machines in `index`, the binary's input in `read`, the table in `table`.
+//!
+//! Where things are: `plan` is the answer and its order of work; `build`
+//! turns records into `rules` (fixed once built), `state` is what changes
+//! while placing, `fit` says whether a unit may go on a machine, `choose`
+//! picks the machine, `reason` words why a unit has none. `index` and
+//! `lists` make all that cheap at 10,000 machines and a million units;
+//! `ids` gives each kind of number its type. `read` and `table` are the
+//! binary's input and `--format table`.
 
+mod build;
+mod choose;
+mod error;
+mod fit;
+mod fxhash;
+mod ids;
 mod index;
+mod lists;
 mod plan;
 mod read;
+mod reason;
+mod rules;
+mod state;
 mod table;
 mod unit;
 
@@ -24,7 +40,8 @@ use clap::{CommandFactory, Parser, ValueEnum};
 use fleetkit_core::records::{read_records, MachineRecord, Placement};
 use fleetkit_core::{Exit, ToolError};
 
-pub use plan::{plan, PlaceError, PlacementRef, Plan};
+pub use error::PlaceError;
+pub use plan::{plan, PlacementRef, Plan};
 pub use read::read_units;
 pub use unit::Unit;
 
