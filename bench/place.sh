@@ -83,8 +83,8 @@ for r in "${rows[@]}"; do echo "$r"; done
 echo
 echo "proc_s/proc_MiB: whole \`place\` process (JSON in, plan, JSON out), median of 3 runs: wall time and peak RSS (goal at 10000/100000: < 1 s)"
 echo "proc_cpu/plan_cpu: user+system CPU seconds of the same runs (the machine may be shared: compare these too)"
-echo "plan_s/plan_MiB: place::Cluster::new plus a walk over every placement it gives (Cluster::for_each), median of 3 runs,"
+echo "plan_s/plan_MiB: place::Plan::new plus a walk over every placement it gives (Plan::for_each), median of 3 runs,"
 echo "                 and the highest peak RSS of those processes incl. parsed input (goal at 10000/1000000: < 2 s, < 1024 MiB)"
 echo "input_MiB: peak RSS of a process that only reads the same records (the input's share of plan_MiB)"
-echo "lost_ms: worst of 5 machine losses re-placed in memory with Cluster::remove_machine (goal < 10 ms); replan_s: the same loss planned from scratch with --current"
+echo "lost_ms: worst of 5 machine losses re-placed in memory with Plan::remove_machine (goal < 10 ms); replan_s: the same loss planned from scratch with --current"
 echo "fleet_s: fleet's least-loaded scan on the same units; speedup = fleet_s / plan_s (goal >= 100x at 10000 machines)"

@@ -15,10 +15,8 @@ use std::io::Write;
 use std::time::Duration;
 
 use etcd_client::{Client, Compare, EventType, TxnOp, WatchOptions};
-use fleetkit_core::constraints::Constraints;
 use fleetkit_core::log::{Level, Log};
 use fleetkit_core::notify::Notifier;
-use fleetkit_core::records::{MachineRecord, Placement, UnitRecord};
 use fleetkit_core::signals::Shutdown;
 use fleetkit_core::{Exit, ToolError};
 use tokio::sync::oneshot;
@@ -26,18 +24,14 @@ use tokio::time::{sleep, sleep_until, Instant};
 
 use crate::cluster::{etcd_err, leader_guard, Assignment, Cluster, Want};
 use crate::keys::Dir;
-use crate::{placement, units};
+use crate::placement;
 
-/// What a round reads of a unit record: not its text, which at 100,000
+/// What a round reads of a unit record: what the rules read, and the hash
+/// that each `assign/` key it writes holds; not the text, which at 100,000
 /// units is most of the bytes and nothing the rules look at. (list's
 /// `UnitSummary` reads even less: parsing whole constraints there made
 /// `list-unit-files` about a quarter slower.)
-#[derive(Debug, serde::Deserialize)]
-struct Planned {
-    name: String,
-    hash: String,
-    constraints: Constraints,
-}
+type Planned = place::Unit<String>;
 
 /// What one round did.
 #[derive(Debug, Default)]
@@ -67,29 +61,11 @@ pub async fn round(cluster: &Cluster, guard: &[Compare]) -> Result<Round, String
         })
         .await?;
     let all = std::mem::take(&mut snap.units);
-    let wanted: Vec<UnitRecord> = all
-        .into_values()
-        .filter(|u| !units::is_template(&u.name) && snap.desired_of(&u.name).wants_machine())
-        .map(|u| UnitRecord {
-            name: u.name,
-            template: None,
-            instance: None,
-            hash: u.hash,
-            constraints: u.constraints,
-            text: String::new(),
-        })
-        .collect();
-    let names: BTreeSet<&str> = wanted.iter().map(|u| u.name.as_str()).collect();
-    let machines: Vec<MachineRecord> = snap.machines.values().cloned().collect();
-    let current: Vec<Placement> = snap
-        .assign
-        .keys()
-        .filter(|(_, u)| names.contains(u.as_str()))
-        .map(|(m, u)| Placement { unit: u.clone(), machine: Some(m.clone()), reason: None })
-        .collect();
-    let plan = placement::plan(&wanted, &machines, &current)?;
+    let input = placement::input(&snap, all.into_values(), &BTreeSet::new());
+    let plan = input.plan().map_err(|e| e.to_string())?;
 
-    let hashes: BTreeMap<&str, &str> = wanted.iter().map(|u| (u.name.as_str(), u.hash.as_str())).collect();
+    let hashes: BTreeMap<&str, &str> =
+        input.units.iter().map(|u| (u.name.as_str(), u.hash.as_str())).collect();
     let mut target: BTreeMap<(String, String), String> = BTreeMap::new();
     let mut out = Round { revision: snap.revision, held: true, ..Round::default() };
     for p in plan {

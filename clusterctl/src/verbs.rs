@@ -8,13 +8,13 @@
 //! with the reason when one cannot; and while they wait for the scheduler
 //! they say what they wait for, and say plainly when no scheduler runs.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use etcd_client::{Compare, CompareOp, Txn, TxnOp, TxnOpResponse};
-use fleetkit_core::records::{Placement, UnitRecord};
+use fleetkit_core::records::UnitRecord;
 use fleetkit_core::{Exit, ToolError};
 
 use crate::cluster::{etcd_err, Cluster, Desired, Snapshot, UnitState, Want};
@@ -194,26 +194,11 @@ fn unplaceable(
     names: &[String],
     created: &BTreeMap<String, UnitRecord>,
 ) -> Result<Vec<String>, ToolError> {
-    let mut wanted: BTreeMap<&str, &UnitRecord> = snap
-        .units
-        .iter()
-        .filter(|(n, _)| !units::is_template(n) && snap.desired_of(n).wants_machine())
-        .map(|(n, r)| (n.as_str(), r))
-        .collect();
-    for n in names {
-        if let Some(r) = created.get(n).or_else(|| snap.units.get(n)) {
-            wanted.insert(n.as_str(), r);
-        }
-    }
-    let unit_list: Vec<UnitRecord> = wanted.values().map(|r| (*r).clone()).collect();
-    let machines: Vec<_> = snap.machines.values().cloned().collect();
-    let current: Vec<Placement> = snap
-        .assign
-        .keys()
-        .filter(|(_, u)| wanted.contains_key(u.as_str()))
-        .map(|(m, u)| Placement { unit: u.clone(), machine: Some(m.clone()), reason: None })
-        .collect();
-    let plan = placement::plan(&unit_list, &machines, &current).map_err(ToolError::usage)?;
+    // Every name is either submitted or created (an instance expanded now).
+    let records = snap.units.values().chain(created.values());
+    let starting: BTreeSet<&str> = names.iter().map(String::as_str).collect();
+    let input = placement::input(snap, records.map(place::Unit::from), &starting);
+    let plan = input.plan().map_err(|e| ToolError::usage(e.to_string()))?;
     let mut problems = Vec::new();
     for name in names {
         let unplaced = plan.iter().find(|p| &p.unit == name && p.machine.is_none());

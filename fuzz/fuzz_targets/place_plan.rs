@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use fleetkit_core::constraints::Constraints;
-use fleetkit_core::records::{MachineRecord, Placement, UnitRecord};
+use fleetkit_core::records::{MachineRecord, Placement};
 use libfuzzer_sys::fuzz_target;
 
 const NAMES: &[&str] = &[
@@ -70,14 +70,7 @@ fuzz_target!(|data: &[u8]| {
         if flags & 32 != 0 {
             c.machine_metadata.insert("region".to_owned(), vec![pick(next(), &["eu", "us", "mars"])]);
         }
-        units.push(UnitRecord {
-            name,
-            template: None,
-            instance: None,
-            hash: String::new(),
-            constraints: c,
-            text: String::new(),
-        });
+        units.push(place::Unit::new(name, c));
     }
     let current: Vec<Placement> = (0..next() % 6)
         .map(|_| Placement {
@@ -87,9 +80,9 @@ fuzz_target!(|data: &[u8]| {
         })
         .collect();
     let lost = pick(next(), &["m1", "m10", "m2", "n5"]);
-    if let Ok(mut cluster) = place::Cluster::new(&units, &machines, &current) {
-        let _ = cluster.placements();
-        let _ = cluster.remove_machine(&lost);
-        let _ = cluster.placements();
+    if let Ok(mut plan) = place::Plan::new(&units, &machines, &current) {
+        let _ = plan.placements();
+        let _ = plan.remove_machine(&lost);
+        let _ = plan.placements();
     }
 });

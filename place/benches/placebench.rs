@@ -4,7 +4,7 @@
 //!
 //! Subcommands (cargo bench appends `--bench`, which is ignored):
 //!   gen MACHINES UNITS DIR   write DIR/machines.json and DIR/units.json
-//!   lib DIR                  time place::Cluster::new and a walk over its answer
+//!   lib DIR                  time place::Plan::new and a walk over its answer
 //!   read DIR                 only read the input (its peak RSS is the input's share)
 //!   lost DIR                 time re-placing one lost machine's units
 //!   ref DIR LIMIT_SECS       fleet's algorithm, stopped after LIMIT_SECS
@@ -41,7 +41,7 @@ fn main() {
     }
 }
 
-fn load(dir: &Path) -> (Vec<UnitRecord>, Vec<MachineRecord>) {
+fn load(dir: &Path) -> (Vec<place::Unit>, Vec<MachineRecord>) {
     let read = |name: &str| -> BufReader<File> { BufReader::new(File::open(dir.join(name)).expect(name)) };
     // As the place binary reads them: without the fields planning ignores.
     let units = place::read_units(read("units.json"), "units.json").expect("units");
@@ -146,10 +146,10 @@ fn lib(dir: &Path) {
     let (units, machines) = load(dir);
     let cpu = cpu_secs();
     let start = Instant::now();
-    let cluster = place::Cluster::new(&units, &machines, &[]).expect("plan");
-    // Every answer line is visited, borrowed from the cluster.
+    let plan = place::Plan::new(&units, &machines, &[]).expect("plan");
+    // Every answer line is visited, borrowed from the plan.
     let (mut lines, mut unplaced, mut bytes) = (0usize, 0usize, 0usize);
-    let walked = cluster.for_each(|p| {
+    let walked = plan.for_each(|p| {
         lines += 1;
         unplaced += usize::from(p.machine.is_none());
         bytes += p.unit.len() + p.machine.map_or(0, str::len);
@@ -173,14 +173,14 @@ fn cpu_secs() -> f64 {
 
 fn lost(dir: &Path) {
     let (units, machines) = load(dir);
-    let mut cluster = place::Cluster::new(&units, &machines, &[]).expect("plan");
-    let current = cluster.placements();
+    let mut plan = place::Plan::new(&units, &machines, &[]).expect("plan");
+    let current = plan.placements();
     // Lose a few machines one after another; report the slowest.
     let mut worst = 0f64;
     let mut moved = 0;
     for m in machines.iter().step_by((machines.len() / 5).max(1)).take(5) {
         let start = Instant::now();
-        let changes = cluster.remove_machine(&m.id);
+        let changes = plan.remove_machine(&m.id);
         worst = worst.max(start.elapsed().as_secs_f64());
         moved += changes.len();
     }
@@ -206,7 +206,7 @@ fn reference(dir: &Path, limit: f64) {
     }
     let mut agents: Vec<Agent> =
         machines.iter().map(|m| Agent { m, units: Vec::new(), names: HashSet::new() }).collect();
-    let able = |u: &UnitRecord, a: &Agent, units: &[UnitRecord]| -> bool {
+    let able = |u: &place::Unit, a: &Agent, units: &[place::Unit]| -> bool {
         let c = &u.constraints;
         if c.machine_id.as_ref().is_some_and(|id| !a.m.id.starts_with(id.as_str())) {
             return false;
@@ -234,7 +234,7 @@ fn reference(dir: &Path, limit: f64) {
     let mut placed = 0usize;
     // Globals on every agent that can run them, then units without peers,
     // then followers (so every peer is scheduled before its followers).
-    let passes: [&dyn Fn(&UnitRecord) -> bool; 3] = [
+    let passes: [&dyn Fn(&place::Unit) -> bool; 3] = [
         &|u| u.constraints.global,
         &|u| !u.constraints.global && u.constraints.machine_of.is_empty(),
         &|u| !u.constraints.global && !u.constraints.machine_of.is_empty(),

@@ -11,75 +11,23 @@
 //! group of machines keeps them in (load, ID) order ([`LoadOrder`]).
 //!
 //! At a million units memory traffic is the cost, so the per-unit data is
-//! flat arrays ([`Lists`], [`Names`]) rather than an allocation per unit.
+//! flat arrays ([`crate::lists`]) rather than an allocation per unit.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
-use std::hash::{BuildHasherDefault, Hasher};
+use std::collections::BinaryHeap;
 
 use fleetkit_core::glob::Glob;
 
-/// The Fx hash (rustc's): fast for the small integer and short string keys
-/// here, where SipHash's flood resistance buys nothing.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct FxHasher {
-    hash: u64,
-}
-
-const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
-
-impl FxHasher {
-    fn add(&mut self, word: u64) {
-        self.hash = (self.hash.rotate_left(5) ^ word).wrapping_mul(SEED);
-    }
-}
-
-impl Hasher for FxHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(c);
-            self.add(u64::from_le_bytes(w));
-        }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut w = [0u8; 8];
-            w[..rest.len()].copy_from_slice(rest);
-            self.add(u64::from_le_bytes(w));
-        }
-    }
-
-    fn write_u8(&mut self, i: u8) {
-        self.add(u64::from(i));
-    }
-
-    fn write_u32(&mut self, i: u32) {
-        self.add(u64::from(i));
-    }
-
-    fn write_u64(&mut self, i: u64) {
-        self.add(i);
-    }
-
-    fn write_usize(&mut self, i: usize) {
-        self.add(i as u64);
-    }
-
-    fn finish(&self) -> u64 {
-        self.hash
-    }
-}
-
-pub type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
+use crate::fxhash::FxMap;
+use crate::ids::{MachineNo, PatternNo};
 
 /// Interned globs, findable by the names they can match.
 #[derive(Debug, Default)]
 pub struct Patterns {
     globs: Vec<Glob>,
-    ids: FxMap<String, u32>,
+    ids: FxMap<String, PatternNo>,
     /// Literal patterns by their text.
-    literal: FxMap<String, Vec<u32>>,
+    literal: FxMap<String, Vec<PatternNo>>,
     /// Other patterns in a byte trie of their literal prefixes: a name
     /// walks it once, meeting exactly the patterns whose prefix it has.
     trie: Vec<TrieNode>,
@@ -90,17 +38,17 @@ struct TrieNode {
     /// (byte, child node), sorted by byte.
     children: Vec<(u8, u32)>,
     /// Patterns whose literal prefix ends here.
-    patterns: Vec<u32>,
+    patterns: Vec<PatternNo>,
 }
 
 impl Patterns {
     /// The id of `glob`, interning it on first sight.
-    pub fn intern(&mut self, glob: &str) -> Result<u32, fleetkit_core::glob::BadPattern> {
+    pub fn intern(&mut self, glob: &str) -> Result<PatternNo, fleetkit_core::glob::BadPattern> {
         if let Some(&id) = self.ids.get(glob) {
             return Ok(id);
         }
         let g = Glob::new(glob)?;
-        let id = u32::try_from(self.globs.len()).unwrap_or(u32::MAX);
+        let id = PatternNo::new(self.globs.len());
         if g.is_literal() {
             self.literal.entry(glob.to_owned()).or_default().push(id);
         } else {
@@ -127,9 +75,9 @@ impl Patterns {
         Ok(id)
     }
 
-    /// Gives pattern `old` the id `new_of[old]` (a permutation of the ids).
-    pub fn renumber(&mut self, new_of: &[u32]) {
-        let mut globs: Vec<(u32, Glob)> = std::mem::take(&mut self.globs)
+    /// Gives pattern `old` the number `new_of[old]` (a permutation).
+    pub fn renumber(&mut self, new_of: &[PatternNo]) {
+        let mut globs: Vec<(PatternNo, Glob)> = std::mem::take(&mut self.globs)
             .into_iter()
             .enumerate()
             .map(|(old, g)| (new_of[old], g))
@@ -140,20 +88,20 @@ impl Patterns {
         let literal = self.literal.values_mut().flatten();
         let trie = self.trie.iter_mut().flat_map(|node| node.patterns.iter_mut());
         for id in ids.chain(literal).chain(trie) {
-            *id = new_of[*id as usize];
+            *id = new_of[id.ix()];
         }
     }
 
-    pub fn glob(&self, id: u32) -> &Glob {
-        &self.globs[id as usize]
+    pub fn glob(&self, id: PatternNo) -> &Glob {
+        &self.globs[id.ix()]
     }
 
     pub fn len(&self) -> usize {
         self.globs.len()
     }
 
-    /// Every pattern that matches `name`, ascending by id.
-    pub fn matching(&self, name: &str, out: &mut Vec<u32>) {
+    /// Every pattern that matches `name`, ascending.
+    pub fn matching(&self, name: &str, out: &mut Vec<PatternNo>) {
         out.clear();
         if let Some(ids) = self.literal.get(name) {
             out.extend_from_slice(ids);
@@ -164,7 +112,7 @@ impl Patterns {
         };
         let mut bytes = name.as_bytes().iter();
         loop {
-            out.extend(node.patterns.iter().copied().filter(|&id| self.globs[id as usize].matches(name)));
+            out.extend(node.patterns.iter().copied().filter(|&id| self.globs[id.ix()].matches(name)));
             let Some(&b) = bytes.next() else { break };
             match node.children.binary_search_by_key(&b, |&(c, _)| c) {
                 Ok(i) => node = &self.trie[node.children[i].1 as usize],
@@ -172,91 +120,6 @@ impl Patterns {
             }
         }
         out.sort_unstable();
-    }
-}
-
-/// One short list of ids per unit, all in one array.
-#[derive(Debug, Clone)]
-pub struct Lists {
-    ends: Vec<u32>,
-    items: Vec<u32>,
-}
-
-impl Lists {
-    pub fn with_capacity(lists: usize, items: usize) -> Self {
-        Lists { ends: Vec::with_capacity(lists), items: Vec::with_capacity(items) }
-    }
-
-    /// Appends the next list.
-    pub fn push(&mut self, list: &[u32]) {
-        self.items.extend_from_slice(list);
-        self.ends.push(u32::try_from(self.items.len()).expect("fewer than 2^32 list items"));
-    }
-
-    pub fn get(&self, i: u32) -> &[u32] {
-        let i = i as usize;
-        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
-        &self.items[start..self.ends[i] as usize]
-    }
-
-    /// Every item of every list.
-    pub fn items_mut(&mut self) -> &mut [u32] {
-        &mut self.items
-    }
-
-    /// `pairs` of (list, item) gathered into `lists` lists, each in the
-    /// order its items come in `pairs`.
-    pub fn from_pairs(lists: usize, pairs: &[(u32, u32)]) -> Self {
-        let mut ends = vec![0u32; lists];
-        for &(l, _) in pairs {
-            ends[l as usize] += 1;
-        }
-        let mut total = 0;
-        for e in &mut ends {
-            total += *e;
-            *e = total;
-        }
-        // Filled back to front, so each list keeps its order.
-        let mut items = vec![0u32; pairs.len()];
-        let mut next = ends.clone();
-        for &(l, item) in pairs.iter().rev() {
-            next[l as usize] -= 1;
-            items[next[l as usize] as usize] = item;
-        }
-        Lists { ends, items }
-    }
-}
-
-/// Strings in one buffer, by index.
-#[derive(Debug, Clone)]
-pub struct Names {
-    ends: Vec<u32>,
-    bytes: String,
-}
-
-impl Names {
-    pub fn with_capacity(names: usize, bytes: usize) -> Self {
-        Names { ends: Vec::with_capacity(names), bytes: String::with_capacity(bytes) }
-    }
-
-    pub fn push(&mut self, name: &str) {
-        self.bytes.push_str(name);
-        self.ends.push(u32::try_from(self.bytes.len()).expect("names under 4 GiB in all"));
-    }
-
-    pub fn get(&self, i: u32) -> &str {
-        let i = i as usize;
-        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
-        &self.bytes[start..self.ends[i] as usize]
-    }
-
-    pub fn len(&self) -> usize {
-        self.ends.len()
-    }
-
-    /// The bytes of all names together.
-    pub fn bytes(&self) -> usize {
-        self.bytes.len()
     }
 }
 
@@ -275,8 +138,8 @@ pub enum Count {
 /// after another. A pattern on many machines (`*`) turns into a map.
 #[derive(Debug, Clone)]
 enum Tally {
-    Few(Vec<(u32, [u32; 2])>),
-    Many(FxMap<u32, [u32; 2]>),
+    Few(Vec<(MachineNo, [u32; 2])>),
+    Many(FxMap<MachineNo, [u32; 2]>),
 }
 
 const FEW: usize = 32;
@@ -292,16 +155,16 @@ impl Counts {
         Counts { per: vec![Tally::Few(Vec::new()); patterns] }
     }
 
-    pub fn get(&self, pattern: u32, machine: u32, which: Count) -> u32 {
-        let n = match &self.per[pattern as usize] {
+    pub fn get(&self, pattern: PatternNo, machine: MachineNo, which: Count) -> u32 {
+        let n = match &self.per[pattern.ix()] {
             Tally::Few(v) => v.iter().find(|e| e.0 == machine).map(|e| e.1),
             Tally::Many(map) => map.get(&machine).copied(),
         };
         n.map_or(0, |n| n[which as usize])
     }
 
-    pub fn add(&mut self, pattern: u32, machine: u32, which: Count) {
-        let tally = &mut self.per[pattern as usize];
+    pub fn add(&mut self, pattern: PatternNo, machine: MachineNo, which: Count) {
+        let tally = &mut self.per[pattern.ix()];
         if let Tally::Few(v) = tally {
             if let Some(e) = v.iter_mut().find(|e| e.0 == machine) {
                 e.1[which as usize] += 1;
@@ -321,8 +184,8 @@ impl Counts {
     }
 
     /// Undoes one [`Counts::add`].
-    pub fn sub(&mut self, pattern: u32, machine: u32, which: Count) {
-        match &mut self.per[pattern as usize] {
+    pub fn sub(&mut self, pattern: PatternNo, machine: MachineNo, which: Count) {
+        match &mut self.per[pattern.ix()] {
             Tally::Few(v) => {
                 if let Some(i) = v.iter().position(|e| e.0 == machine) {
                     v[i].1[which as usize] -= 1;
@@ -357,11 +220,11 @@ const GONE: u64 = u64::MAX;
 
 impl LoadOrder {
     /// The machines of `ranks` (slot `i` holds `ranks[i]`), all at load 0.
-    pub fn new(ranks: &[u32]) -> Self {
+    pub fn new(ranks: &[MachineNo]) -> Self {
         let leaves = ranks.len().next_power_of_two();
         let mut tree = vec![GONE; 2 * leaves];
         for (i, &r) in ranks.iter().enumerate() {
-            tree[leaves + i] = u64::from(r);
+            tree[leaves + i] = u64::from(r.raw());
         }
         for i in (1..leaves).rev() {
             tree[i] = tree[2 * i].min(tree[2 * i + 1]);
@@ -370,9 +233,9 @@ impl LoadOrder {
     }
 
     /// Puts the machine of `slot` at `load`, or takes it out (`None`).
-    pub fn set(&mut self, slot: u32, rank: u32, load: Option<u32>) {
+    pub fn set(&mut self, slot: u32, rank: MachineNo, load: Option<u32>) {
         let mut i = self.leaves + slot as usize;
-        self.tree[i] = load.map_or(GONE, |l| (u64::from(l) << 32) | u64::from(rank));
+        self.tree[i] = load.map_or(GONE, |l| (u64::from(l) << 32) | u64::from(rank.raw()));
         while i > 1 {
             i /= 2;
             let k = self.tree[2 * i].min(self.tree[2 * i + 1]);
@@ -384,8 +247,8 @@ impl LoadOrder {
     }
 
     /// The first machine in (load, rank) order that `ok` accepts.
-    pub fn first(&self, mut ok: impl FnMut(u32) -> bool) -> Option<u32> {
-        let rank = |k: u64| (k & 0xffff_ffff) as u32;
+    pub fn first(&self, mut ok: impl FnMut(MachineNo) -> bool) -> Option<MachineNo> {
+        let rank = |k: u64| MachineNo::from_raw((k & 0xffff_ffff) as u32);
         let top = *self.tree.get(1)?;
         if top == GONE {
             return None;
@@ -416,9 +279,14 @@ impl LoadOrder {
 mod tests {
     use super::*;
 
+    fn ms(ranks: &[usize]) -> Vec<MachineNo> {
+        ranks.iter().map(|&r| MachineNo::new(r)).collect()
+    }
+
     #[test]
     fn load_order_gives_machines_by_load_then_rank() {
-        let mut o = LoadOrder::new(&[3, 5, 8]);
+        let m = MachineNo::new;
+        let mut o = LoadOrder::new(&ms(&[3, 5, 8]));
         let order = |o: &LoadOrder| {
             let mut seen = Vec::new();
             o.first(|r| {
@@ -427,37 +295,28 @@ mod tests {
             });
             seen
         };
-        assert_eq!(order(&o), [3, 5, 8]);
-        o.set(0, 3, Some(2));
-        o.set(2, 8, Some(1));
-        assert_eq!(order(&o), [5, 8, 3]);
-        assert_eq!(o.first(|r| r != 5), Some(8));
-        o.set(1, 5, None);
-        assert_eq!(order(&o), [8, 3]);
+        assert_eq!(order(&o), ms(&[3, 5, 8]));
+        o.set(0, m(3), Some(2));
+        o.set(2, m(8), Some(1));
+        assert_eq!(order(&o), ms(&[5, 8, 3]));
+        assert_eq!(o.first(|r| r != m(5)), Some(m(8)));
+        o.set(1, m(5), None);
+        assert_eq!(order(&o), ms(&[8, 3]));
         assert_eq!(LoadOrder::new(&[]).first(|_| true), None);
     }
 
     #[test]
     fn counts_survive_the_switch_to_a_map() {
+        let (p, m) = (PatternNo::new(0), MachineNo::new);
         let mut c = Counts::new(1);
-        for m in 0..100 {
-            c.add(0, m, Count::Hits);
+        for i in 0..100 {
+            c.add(p, m(i), Count::Hits);
         }
-        c.add(0, 7, Count::Holds);
-        c.sub(0, 8, Count::Hits);
-        assert_eq!((c.get(0, 7, Count::Hits), c.get(0, 7, Count::Holds)), (1, 1));
-        assert_eq!(c.get(0, 8, Count::Hits), 0);
-        assert_eq!(c.get(0, 100, Count::Hits), 0);
-    }
-
-    #[test]
-    fn lists_from_pairs_keep_order() {
-        let l = Lists::from_pairs(3, &[(2, 7), (0, 1), (2, 5)]);
-        assert_eq!((l.get(0), l.get(1), l.get(2)), (&[1][..], &[][..], &[7, 5][..]));
-        let mut n = Names::with_capacity(2, 4);
-        n.push("ab");
-        n.push("");
-        assert_eq!((n.get(0), n.get(1), n.len()), ("ab", "", 2));
+        c.add(p, m(7), Count::Holds);
+        c.sub(p, m(8), Count::Hits);
+        assert_eq!((c.get(p, m(7), Count::Hits), c.get(p, m(7), Count::Holds)), (1, 1));
+        assert_eq!(c.get(p, m(8), Count::Hits), 0);
+        assert_eq!(c.get(p, m(100), Count::Hits), 0);
     }
 
     #[test]
@@ -465,12 +324,12 @@ mod tests {
         let mut p = Patterns::default();
         let all: Vec<&str> =
             vec!["node-etcd@*.service", "node-*", "*", "web.service", "node-etcd@1.service", "x?"];
-        let ids: Vec<u32> = all.iter().map(|g| p.intern(g).unwrap()).collect();
+        let ids: Vec<PatternNo> = all.iter().map(|g| p.intern(g).unwrap()).collect();
         assert_eq!(p.intern("node-*").unwrap(), ids[1], "interned once");
         let mut out = Vec::new();
         for name in ["node-etcd@1.service", "web.service", "xy", "a/b", "node-x"] {
             p.matching(name, &mut out);
-            let want: Vec<u32> = ids.iter().copied().filter(|&i| p.glob(i).matches(name)).collect::<Vec<_>>();
+            let want: Vec<PatternNo> = ids.iter().copied().filter(|&i| p.glob(i).matches(name)).collect();
             assert_eq!(out, want, "{name}");
         }
         assert!(p.intern("[").is_err());

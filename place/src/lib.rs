@@ -4,14 +4,32 @@
 //! and, optionally, the current placements go in; one placement per unit
 //! (one per machine for a global unit) comes out, or a reason a person can
 //! act on. The same input always gives the same output. The library's
-//! [`plan`] is what `clusterctl schedule` calls; the `place` binary wraps it
-//! for pipes and shell scripts. The rules are in `plan`, the indexes that
-//! make them cheap at 10,000 machines in `index`, the table in `table`.
+//! [`plan`] is what `clusterctl schedule` calls, on [`Unit`]s read straight
+//! from the records; the `place` binary wraps it for pipes and scripts.
+//!
+//! Where things are: `plan` is the answer and its order of work; `build`
+//! turns records into `rules` (fixed once built), `state` is what changes
+//! while placing, `fit` says whether a unit may go on a machine, `choose`
+//! picks the machine, `reason` words why a unit has none. `index` and
+//! `lists` make all that cheap at 10,000 machines and a million units;
+//! `ids` gives each kind of number its type. `read` and `table` are the
+//! binary's input and `--format table`.
 
+mod build;
+mod choose;
+mod error;
+mod fit;
+mod fxhash;
+mod ids;
 mod index;
+mod lists;
 mod plan;
 mod read;
+mod reason;
+mod rules;
+mod state;
 mod table;
+mod unit;
 
 use std::ffi::OsString;
 use std::fs::File;
@@ -19,11 +37,13 @@ use std::io::{self, BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use clap::{CommandFactory, Parser, ValueEnum};
-use fleetkit_core::records::{read_records, MachineRecord, Placement, UnitRecord};
+use fleetkit_core::records::{read_records, MachineRecord, Placement};
 use fleetkit_core::{Exit, ToolError};
 
-pub use plan::{plan, Cluster, PlaceError, PlacementRef};
+pub use error::PlaceError;
+pub use plan::{plan, PlacementRef, Plan};
 pub use read::read_units;
+pub use unit::Unit;
 
 const AFTER_LONG_HELP: &str = "\
 INPUT
@@ -116,7 +136,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<Exit, ToolError> 
         Some(path) => read_file(path)?,
         None => Vec::new(),
     };
-    let units: Vec<UnitRecord> = match cli.units.as_deref() {
+    let units: Vec<Unit> = match cli.units.as_deref() {
         Some(path) if path != Path::new("-") => {
             let name = path.display().to_string();
             let file = File::open(path).map_err(|e| ToolError::usage(format!("{name}: {e}")))?;
@@ -124,14 +144,14 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<Exit, ToolError> 
         }
         _ => read_units(io::stdin().lock(), "stdin").map_err(ToolError::usage)?,
     };
-    let cluster = Cluster::new(&units, &machines, &current).map_err(|e| ToolError::usage(e.to_string()))?;
+    let plan = Plan::new(&units, &machines, &current).map_err(|e| ToolError::usage(e.to_string()))?;
     let stdout = io::stdout();
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
     let unplaced = match cli.format {
         // Streamed: no list of a million placements in memory.
-        Format::Json => cluster.write_json(&mut out)?,
+        Format::Json => plan.write_json(&mut out)?,
         Format::Table => {
-            let placements = cluster.placements();
+            let placements = plan.placements();
             table::write(&mut out, &placements, &machines)?;
             out.flush()?;
             let unplaced: Vec<&Placement> = placements.iter().filter(|p| p.machine.is_none()).collect();

@@ -3,14 +3,19 @@
 //! strings are a third of the memory. [`read_units`] checks them exactly as
 //! `UnitRecord` would (same fields, same types, same errors) but does not
 //! keep them, and reuses one line buffer instead of a string per line.
+//!
+//! The checking is the `place` binary's contract (its input is unitgen's
+//! records, and a malformed one is an error there), not the planner's:
+//! so the strict form is this file's own, and what it keeps is a [`Unit`].
 
 use std::fmt;
 use std::io::BufRead;
 
 use fleetkit_core::constraints::Constraints;
-use fleetkit_core::records::UnitRecord;
-use serde::de::{self, Deserializer, Visitor};
+use serde::de::{self, Deserializer, IgnoredAny, Visitor};
 use serde::Deserialize;
+
+use crate::Unit;
 
 /// A string field that is checked and dropped.
 struct Dropped;
@@ -48,12 +53,12 @@ struct LeanUnit {
 }
 
 /// Reads unit records as `read_records` does (same checks, same
-/// `SOURCE:LINE: message` errors, blank lines skipped), leaving `template`,
-/// `instance`, `hash` and `text` empty: [`crate::plan`] does not read them.
+/// `SOURCE:LINE: message` errors, blank lines skipped), keeping what
+/// [`crate::plan`] reads of each.
 ///
 /// # Errors
 /// `SOURCE:LINE: message` for unreadable input or a malformed record.
-pub fn read_units<R: BufRead>(mut input: R, source: &str) -> Result<Vec<UnitRecord>, String> {
+pub fn read_units<R: BufRead>(mut input: R, source: &str) -> Result<Vec<Unit>, String> {
     let mut out = Vec::new();
     let mut line = String::new();
     let mut number = 0usize;
@@ -69,14 +74,7 @@ pub fn read_units<R: BufRead>(mut input: R, source: &str) -> Result<Vec<UnitReco
             continue;
         }
         let u: LeanUnit = serde_json::from_str(text).map_err(|e| format!("{source}:{number}: {e}"))?;
-        out.push(UnitRecord {
-            name: u.name,
-            template: None,
-            instance: None,
-            hash: String::new(),
-            constraints: u.constraints,
-            text: String::new(),
-        });
+        out.push(Unit { name: u.name, hash: IgnoredAny, constraints: u.constraints });
     }
     Ok(out)
 }
@@ -84,7 +82,7 @@ pub fn read_units<R: BufRead>(mut input: R, source: &str) -> Result<Vec<UnitReco
 #[cfg(test)]
 mod tests {
     use super::*;
-    use fleetkit_core::records::read_records;
+    use fleetkit_core::records::{read_records, UnitRecord};
 
     #[test]
     fn same_records_and_errors_as_read_records() {

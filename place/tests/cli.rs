@@ -75,7 +75,7 @@ fn tutorial_machines() -> Vec<MachineRecord> {
 fn tutorial_three_instances_exit_0() {
     let env = Env::new();
     let machines = env.write("machines.json", &tutorial_machines()[..3]);
-    let units = env.write("units.json", &tutorial(3));
+    let units = env.write("units.json", &records(&tutorial(3)));
     let out = place(&[arg("--machines"), &machines, &units], None);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let p = placements(&out);
@@ -95,8 +95,9 @@ fn tutorial_three_instances_exit_0() {
 fn five_instances_on_four_machines_exit_1_with_one_reason() {
     let env = Env::new();
     let machines = env.write("machines.json", &tutorial_machines());
-    let units: Vec<UnitRecord> =
-        (1..=5).map(|i| conflicts(&format!("node-etcd@{i}.service"), &["node-etcd@*.service"])).collect();
+    let units: Vec<UnitRecord> = (1..=5)
+        .map(|i| record(&conflicts(&format!("node-etcd@{i}.service"), &["node-etcd@*.service"])))
+        .collect();
     let text: String = units.iter().map(|u| serde_json::to_string(u).unwrap() + "\n").collect();
     // Units on stdin.
     let out = place(&[arg("--machines"), &machines], Some(&text));
@@ -118,7 +119,7 @@ fn five_instances_on_four_machines_exit_1_with_one_reason() {
 fn table_format_and_reasons_on_stderr() {
     let env = Env::new();
     let machines = env.write("machines.json", &tutorial_machines()[..1]);
-    let units = env.write("units.json", &tutorial(2));
+    let units = env.write("units.json", &records(&tutorial(2)));
     let out = place(&[arg("--machines"), &machines, arg("--format"), arg("table"), &units], None);
     assert_eq!(out.status.code(), Some(1));
     let stdout = String::from_utf8(out.stdout).unwrap();
@@ -141,7 +142,7 @@ fn current_placements_are_kept_and_lost_machines_replaced() {
     let env = Env::new();
     let all = tutorial_machines();
     let machines = env.write("machines.json", &all);
-    let units = env.write("units.json", &tutorial(3));
+    let units = env.write("units.json", &records(&tutorial(3)));
     let first = place(&[arg("--machines"), &machines, &units], None);
     assert_eq!(first.status.code(), Some(0));
     let current = env.write_text("current.json", &String::from_utf8(first.stdout.clone()).unwrap());
@@ -172,7 +173,7 @@ fn bad_input_exits_2_naming_file_and_line() {
     let machines = env.write("machines.json", &tutorial_machines());
     let broken = env.write_text(
         "units.json",
-        &format!("{}\n{{\"name\":3}}\n", serde_json::to_string(&plain("a.service")).unwrap()),
+        &format!("{}\n{{\"name\":3}}\n", serde_json::to_string(&record(&plain("a.service"))).unwrap()),
     );
     let out = place(&[arg("--machines"), &machines, &broken], None);
     assert_eq!(out.status.code(), Some(2));
@@ -180,27 +181,27 @@ fn bad_input_exits_2_naming_file_and_line() {
     assert!(stderr.starts_with(&format!("place: {}:2: ", broken.display())), "{stderr}");
     assert!(out.stdout.is_empty());
 
-    let bad_glob = env.write("glob.json", &[conflicts("web@1.service", &["web@[.service"])]);
+    let bad_glob = env.write("glob.json", &records(&[conflicts("web@1.service", &["web@[.service"])]));
     let out = place(&[arg("--machines"), &machines, &bad_glob], None);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr)
         .starts_with("place: web@1.service: [X-Fleet] Conflicts=malformed glob"));
 
-    let dup = env.write("dup.json", &[plain("a.service"), plain("a.service")]);
+    let dup = env.write("dup.json", &records(&[plain("a.service"), plain("a.service")]));
     let out = place(&[arg("--machines"), &machines, &dup], None);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unit a.service is listed twice"));
 
     let contradiction = env.write(
         "c.json",
-        &[unit(
+        &records(&[unit(
             "x.service",
             fleetkit_core::constraints::Constraints {
                 global: true,
                 machine_of: vec!["y.service".into()],
                 ..Default::default()
             },
-        )],
+        )]),
     );
     let out = place(&[arg("--machines"), &machines, &contradiction], None);
     assert_eq!(out.status.code(), Some(2));

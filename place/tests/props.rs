@@ -10,8 +10,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use common::*;
 use fleetkit_core::constraints::Constraints;
 use fleetkit_core::glob::match_glob;
-use fleetkit_core::records::{MachineRecord, Placement, UnitRecord};
-use place::{plan, Cluster};
+use fleetkit_core::records::{MachineRecord, Placement};
+use place::{plan, Plan, Unit};
 use proptest::prelude::*;
 
 const NAMES: &[&str] = &[
@@ -81,7 +81,7 @@ fn constraints() -> impl Strategy<Value = Constraints> {
         })
 }
 
-fn cluster() -> impl Strategy<Value = (Vec<UnitRecord>, Vec<MachineRecord>)> {
+fn cluster() -> impl Strategy<Value = (Vec<Unit>, Vec<MachineRecord>)> {
     let units = prop::collection::btree_map(pick(NAMES), constraints(), 0..=10)
         .prop_map(|m| m.into_iter().map(|(n, c)| unit(n, c)).collect::<Vec<_>>());
     let machines = prop::collection::btree_map(pick(IDS), prop::collection::vec(pick(META), 0..=2), 0..=4)
@@ -99,7 +99,7 @@ fn cluster() -> impl Strategy<Value = (Vec<UnitRecord>, Vec<MachineRecord>)> {
     (units, machines)
 }
 
-fn rec<'a>(units: &'a [UnitRecord], name: &str) -> &'a UnitRecord {
+fn rec<'a>(units: &'a [Unit], name: &str) -> &'a Unit {
     units.iter().find(|u| u.name == name).expect("placed unit exists")
 }
 
@@ -109,10 +109,10 @@ fn anti(c: &Constraints) -> impl Iterator<Item = &String> {
 
 /// Whether unit `u` may sit on machine `m` beside `others` (unit names on m).
 fn allowed(
-    u: &UnitRecord,
+    u: &Unit,
     m: &MachineRecord,
     machines: &[MachineRecord],
-    units: &[UnitRecord],
+    units: &[Unit],
     others: &BTreeSet<String>,
     on: &BTreeMap<String, BTreeSet<String>>,
 ) -> bool {
@@ -155,8 +155,8 @@ fn allowed(
 /// Whether `Replaces=` globs form a circle of units each winning over the
 /// next (A replaces B replaces C replaces A): the one case where place gives
 /// up moving units after a budget, so a re-run may differ.
-fn replaces_in_a_circle(units: &[UnitRecord]) -> bool {
-    let wins = |r: &UnitRecord, x: &UnitRecord| {
+fn replaces_in_a_circle(units: &[Unit]) -> bool {
+    let wins = |r: &Unit, x: &Unit| {
         r.name != x.name
             && r.constraints.replaces.iter().any(|g| match_glob(g, &x.name).unwrap_or(false))
             && !x.constraints.replaces.iter().any(|g| match_glob(g, &r.name).unwrap_or(false))
@@ -177,7 +177,7 @@ fn replaces_in_a_circle(units: &[UnitRecord]) -> bool {
     (0..n).any(|i| reach[i][i])
 }
 
-fn check(units: &[UnitRecord], machines: &[MachineRecord], out: &[Placement]) -> Result<(), TestCaseError> {
+fn check(units: &[Unit], machines: &[MachineRecord], out: &[Placement]) -> Result<(), TestCaseError> {
     let mut residents: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     let mut on: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for p in out {
@@ -285,13 +285,13 @@ proptest! {
     fn removing_a_machine_in_memory_matches_a_full_replan((units, machines) in cluster(), dead in 0usize..4) {
         prop_assume!(units.iter().all(|u| u.constraints.problems().is_empty()) && !machines.is_empty());
         prop_assume!(units.iter().all(|u| u.constraints.replaces.is_empty()));
-        let mut cluster = Cluster::new(&units, &machines, &[]).unwrap();
-        let first = cluster.placements();
+        let mut in_memory = Plan::new(&units, &machines, &[]).unwrap();
+        let first = in_memory.placements();
         let dead_id = machines[dead % machines.len()].id.clone();
-        let moved = cluster.remove_machine(&dead_id);
+        let moved = in_memory.remove_machine(&dead_id);
         let alive: Vec<MachineRecord> = machines.iter().filter(|m| m.id != dead_id).cloned().collect();
         let full = plan(&units, &alive, &first).unwrap();
-        let incremental = cluster.placements();
+        let incremental = in_memory.placements();
         let strip = |ps: &[Placement]| ps.iter().map(|p| (p.unit.clone(), p.machine.clone())).collect::<Vec<_>>();
         prop_assert_eq!(strip(&incremental), strip(&full));
         for p in &moved {

@@ -281,7 +281,7 @@ fn output_is_sorted_and_independent_of_input_order() {
 #[test]
 fn bad_input_is_an_error_naming_the_culprit() {
     let ms = machines(&["m1"]);
-    let err = |units: &[fleetkit_core::records::UnitRecord], ms: &[fleetkit_core::records::MachineRecord]| {
+    let err = |units: &[place::Unit], ms: &[fleetkit_core::records::MachineRecord]| {
         plan(units, ms, &[]).unwrap_err().to_string()
     };
     assert!(err(&[plain("a.service"), plain("a.service")], &ms).contains("unit a.service is listed twice"));

@@ -182,7 +182,9 @@ impl Systemd {
             .path_namespace(UNIT_PATHS)
             .build()
             .map_err(bus_err("match rule"))?;
-        let stream = MessageStream::for_match_rule(rule, &self.conn, None).await.map_err(bus_err("PropertiesChanged"))?;
+        let stream = MessageStream::for_match_rule(rule, &self.conn, None)
+            .await
+            .map_err(bus_err("PropertiesChanged"))?;
         Ok(drain(stream.filter_map(|m| async move {
             let m = m.ok()?;
             let path = m.header().path()?.to_owned();

@@ -6,8 +6,15 @@ use std::collections::BTreeMap;
 
 use fleetkit_core::constraints::Constraints;
 use fleetkit_core::records::{MachineRecord, Placement, UnitRecord};
+use place::Unit;
 
-pub fn unit(name: &str, c: Constraints) -> UnitRecord {
+pub fn unit(name: &str, c: Constraints) -> Unit {
+    Unit::new(name, c)
+}
+
+/// The whole record of `u`, as unitgen would write it, for the binary.
+pub fn record(u: &Unit) -> UnitRecord {
+    let name = u.name.as_str();
     let (template, instance) = match name.split_once('@') {
         Some((prefix, rest)) => {
             let (inst, suffix) = rest.rsplit_once('.').unwrap_or((rest, "service"));
@@ -20,23 +27,27 @@ pub fn unit(name: &str, c: Constraints) -> UnitRecord {
         template,
         instance,
         hash: "0".repeat(64),
-        constraints: c,
+        constraints: u.constraints.clone(),
         text: String::new(),
     }
 }
 
-pub fn plain(name: &str) -> UnitRecord {
+pub fn records(units: &[Unit]) -> Vec<UnitRecord> {
+    units.iter().map(record).collect()
+}
+
+pub fn plain(name: &str) -> Unit {
     unit(name, Constraints::default())
 }
 
-pub fn conflicts(name: &str, globs: &[&str]) -> UnitRecord {
+pub fn conflicts(name: &str, globs: &[&str]) -> Unit {
     unit(
         name,
         Constraints { conflicts: globs.iter().map(|g| (*g).to_owned()).collect(), ..Default::default() },
     )
 }
 
-pub fn machine_of(name: &str, peers: &[&str]) -> UnitRecord {
+pub fn machine_of(name: &str, peers: &[&str]) -> Unit {
     unit(
         name,
         Constraints { machine_of: peers.iter().map(|g| (*g).to_owned()).collect(), ..Default::default() },
@@ -69,7 +80,7 @@ pub fn machines(ids: &[&str]) -> Vec<MachineRecord> {
 
 /// The tutorial's units: `node-etcd@N` (Conflicts=node-etcd@*.service) and
 /// `node-etcd-discovery@N` (MachineOf=node-etcd@N.service), N in 1..=n.
-pub fn tutorial(n: usize) -> Vec<UnitRecord> {
+pub fn tutorial(n: usize) -> Vec<Unit> {
     let mut out = Vec::new();
     for i in 1..=n {
         out.push(conflicts(&format!("node-etcd@{i}.service"), &["node-etcd@*.service"]));
