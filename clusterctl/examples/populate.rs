@@ -37,6 +37,7 @@ fn main() -> Result<(), String> {
                 id: id.clone(),
                 ip: format!("10.{}.{}.{}", m >> 16, (m >> 8) & 255, m & 255),
                 metadata,
+                agent: None,
             };
             ops.push(TxnOp::put(
                 cluster.keys.machine(&id),

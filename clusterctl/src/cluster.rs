@@ -304,6 +304,7 @@ impl Cluster {
                             id: id.clone(),
                             ip: String::new(),
                             metadata: BTreeMap::new(),
+                            agent: None,
                         });
                         snap.machines.insert(id, rec);
                     }

@@ -70,7 +70,7 @@ mod tests {
     use crate::units::{expand, template_record};
 
     fn machine(id: &str) -> MachineRecord {
-        MachineRecord { id: id.into(), ip: String::new(), metadata: BTreeMap::new() }
+        MachineRecord { id: id.into(), ip: String::new(), metadata: BTreeMap::new(), agent: None }
     }
 
     fn snapshot(units: Vec<UnitRecord>, machines: &[&str]) -> Snapshot {

@@ -219,19 +219,19 @@ enum Progress {
     Failed(String),
 }
 
-/// Has `name` reached `target`? Once machines report (an agent runs),
-/// launched means active on the machine and loaded means loaded there and
-/// not running; a machine's report of a failure ends the wait.
+/// Has `name` reached `target`? On a machine with an agent (its record says
+/// so), launched means active there and loaded means loaded and not running,
+/// as the machine reports it, and a reported failure ends the wait; on a
+/// machine that only announces itself, being placed is all there is.
 fn reached(snap: &Snapshot, name: &str, target: Desired) -> Progress {
     let machines = snap.machines_of(name);
-    let reporting = !snap.states.is_empty();
     let legend = |m: &str| table::machine_legend(m, snap.machines.get(m).map(|r| r.ip.as_str()), false);
     match target {
         Desired::Inactive if machines.is_empty() => Progress::Reached(format!("Unit {name} inactive")),
         Desired::Inactive => Progress::Pending,
         Desired::Loaded | Desired::Launched => {
             let Some(m) = machines.first().copied() else { return Progress::Pending };
-            if reporting {
+            if snap.machines.get(m).is_some_and(|r| r.agent.is_some()) {
                 let Some(st) = snap.states.get(&(name.to_string(), m.to_string())) else {
                     return Progress::Pending;
                 };

@@ -42,6 +42,11 @@ pub struct MachineRecord {
     /// Metadata matched by `MachineMetadata=` (`region=eu`).
     #[serde(default)]
     pub metadata: BTreeMap<String, String>,
+    /// The version of the fleetkit agent that runs the machine's units and
+    /// reports their states; absent for a machine that only announces
+    /// itself (then a unit placed there counts as started once placed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
 }
 
 /// Where one unit runs, or why it cannot.

@@ -86,6 +86,7 @@ fn generate(m: usize, n: usize, dir: &Path) {
             id: format!("{:016x}{:016x}", mix(i as u64), mix(i as u64 + 1_000_000_007)),
             ip: format!("10.{}.{}.{}", i >> 16, (i >> 8) & 255, i & 255),
             metadata,
+            agent: None,
         };
         serde_json::to_writer(&mut out, &rec).expect("write");
         out.write_all(b"\n").expect("write");

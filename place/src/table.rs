@@ -36,8 +36,12 @@ mod tests {
 
     #[test]
     fn pads_columns_and_marks_unplaced() {
-        let machines =
-            vec![MachineRecord { id: "m1".into(), ip: "10.0.0.1".into(), metadata: Default::default() }];
+        let machines = vec![MachineRecord {
+            id: "m1".into(),
+            ip: "10.0.0.1".into(),
+            metadata: Default::default(),
+            agent: None,
+        }];
         let placements = vec![
             Placement { unit: "a.service".into(), machine: Some("m1".into()), reason: None },
             Placement { unit: "bb.service".into(), machine: None, reason: Some("no machines".into()) },

@@ -67,6 +67,7 @@ fn tutorial_machines() -> Vec<MachineRecord> {
             id: (*id).into(),
             ip: format!("172.17.8.{}", 101 + i),
             metadata: Default::default(),
+            agent: None,
         })
         .collect()
 }

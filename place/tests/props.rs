@@ -92,7 +92,7 @@ fn cluster() -> impl Strategy<Value = (Vec<Unit>, Vec<MachineRecord>)> {
                     for (k, v) in meta {
                         md.insert(k.to_owned(), v.to_owned());
                     }
-                    MachineRecord { id: id.to_owned(), ip: String::new(), metadata: md }
+                    MachineRecord { id: id.to_owned(), ip: String::new(), metadata: md, agent: None }
                 })
                 .collect::<Vec<_>>()
         });

@@ -74,7 +74,9 @@ impl Identity {
                 .ok_or("cannot find the local address that routes to etcd: give --public-ip")?,
         };
         let metadata = parse_metadata(&args.metadata)?;
-        Ok(Self { record: MachineRecord { id, ip, metadata } })
+        Ok(Self {
+            record: MachineRecord { id, ip, metadata, agent: Some(env!("CARGO_PKG_VERSION").to_owned()) },
+        })
     }
 }
 

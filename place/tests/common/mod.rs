@@ -63,7 +63,12 @@ pub fn metadata(pairs: &[(&str, &str)]) -> BTreeMap<String, Vec<String>> {
 }
 
 pub fn machine(id: &str) -> MachineRecord {
-    MachineRecord { id: id.to_owned(), ip: format!("10.0.0.{}", id.len()), metadata: BTreeMap::new() }
+    MachineRecord {
+        id: id.to_owned(),
+        ip: format!("10.0.0.{}", id.len()),
+        metadata: BTreeMap::new(),
+        agent: None,
+    }
 }
 
 pub fn machine_with(id: &str, meta: &[(&str, &str)]) -> MachineRecord {
@@ -71,6 +76,7 @@ pub fn machine_with(id: &str, meta: &[(&str, &str)]) -> MachineRecord {
         id: id.to_owned(),
         ip: String::new(),
         metadata: meta.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
+        agent: None,
     }
 }
 
