@@ -2,6 +2,8 @@
 # commands a fresh machine needs (see README.md).
 
 PREFIX ?= /usr/local
+# Where systemd finds units installed by the administrator under PREFIX.
+SYSTEMD_UNIT_DIR ?= $(PREFIX)/lib/systemd/system
 CARGO ?= cargo
 
 .PHONY: all deps build release test man man-check completions completions-check demo bench install clean
@@ -59,6 +61,12 @@ install: release
 		install -m 0644 completions/$$t.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/$$t; \
 		install -m 0644 completions/_$$t $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_$$t; \
 		install -m 0644 completions/$$t.fish $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/$$t.fish; \
+	done
+	# The agent and scheduler services, pointing at the binaries just installed.
+	install -d $(DESTDIR)$(SYSTEMD_UNIT_DIR)
+	for u in clusterctl/units/fleetkit-agent.service clusterctl/units/fleetkit-scheduler.service; do \
+		sed 's|/usr/local/bin/|$(PREFIX)/bin/|' $$u > $(DESTDIR)$(SYSTEMD_UNIT_DIR)/$$(basename $$u); \
+		chmod 0644 $(DESTDIR)$(SYSTEMD_UNIT_DIR)/$$(basename $$u); \
 	done
 
 clean:

@@ -16,6 +16,9 @@ _clusterctl() {
             ",$1")
                 cmd="clusterctl"
                 ;;
+            clusterctl,agent)
+                cmd="clusterctl__subcmd__agent"
+                ;;
             clusterctl,cat)
                 cmd="clusterctl__subcmd__cat"
                 ;;
@@ -54,6 +57,9 @@ _clusterctl() {
                 ;;
             clusterctl,unload)
                 cmd="clusterctl__subcmd__unload"
+                ;;
+            clusterctl__subcmd__help,agent)
+                cmd="clusterctl__subcmd__help__subcmd__agent"
                 ;;
             clusterctl__subcmd__help,cat)
                 cmd="clusterctl__subcmd__help__subcmd__cat"
@@ -101,7 +107,7 @@ _clusterctl() {
 
     case "${cmd}" in
         clusterctl)
-            opts="-h -V --endpoints --cacert --cert --key --user --dial-timeout --command-timeout --prefix --help --version submit cat load start stop unload destroy list-unit-files list-units list-machines list-announcements schedule help"
+            opts="-h -V --endpoints --cacert --cert --key --user --dial-timeout --command-timeout --prefix --help --version submit cat load start stop unload destroy list-unit-files list-units list-machines list-announcements agent schedule help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -132,6 +138,40 @@ _clusterctl() {
                     return 0
                     ;;
                 --command-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --prefix)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        clusterctl__subcmd__agent)
+            opts="-h --machine-id --public-ip --metadata --ttl --fence --prefix --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --machine-id)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --public-ip)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --metadata)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ttl)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -183,8 +223,22 @@ _clusterctl() {
             return 0
             ;;
         clusterctl__subcmd__help)
-            opts="submit cat load start stop unload destroy list-unit-files list-units list-machines list-announcements schedule help"
+            opts="submit cat load start stop unload destroy list-unit-files list-units list-machines list-announcements agent schedule help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        clusterctl__subcmd__help__subcmd__agent)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
