@@ -300,3 +300,63 @@ fn assignments_that_would_leave_the_unit_directory_or_clobber_a_unit_are_refused
         String::from_utf8_lossy(&m.exec(&["cat", "/etc/systemd/system/clash.service"]).stdout).into_owned();
     assert!(kept.contains("sleep 1000"), "the machine's own unit is untouched: {kept}");
 }
+
+#[test]
+fn a_machine_cut_off_for_longer_than_its_ttl_loses_its_units_and_stops_its_copies() {
+    let c = Cluster::start(2);
+    // A short lease, and --fence on the second machine only.
+    for (i, m) in c.lab.machines().iter().enumerate() {
+        let fence = if i == 1 { " --fence" } else { "" };
+        let dropin = format!(
+            "printf '[Service]\\nExecStart=\\nExecStart=/usr/local/bin/clusterctl agent --ttl 4{fence}\\n' > \
+             /etc/systemd/system/fleetkit-agent.service.d/ttl.conf"
+        );
+        assert!(m.sh(&dropin).status.success());
+        m.systemctl(&["daemon-reload"]);
+        m.systemctl(&["restart", "fleetkit-agent.service"]);
+    }
+    std::fs::write(c.dir.path().join("solo.service"), "[Service]\nExecStart=/bin/sleep infinity\n")
+        .expect("write");
+    c.ok(&["start", "./solo.service"]);
+    let first = c.machine_of("solo.service").clone();
+    let other = c.lab.machines().iter().find(|m| m.id() != first.id()).expect("two machines").clone();
+    let (plain, fenced) =
+        if first.id() == c.lab.machines()[0].id() { (first, other) } else { (other, first) };
+    // Make the plain machine hold it first.
+    if c.machine_of("solo.service").id() != plain.id() {
+        fenced.disconnect();
+        wait_until("solo moved to the plain machine", Duration::from_secs(30), || {
+            c.units().get("solo.service").is_some_and(|u| plain.id().starts_with(&u.0) && u.1 == "active")
+        });
+        fenced.reconnect();
+        wait_until("the fenced machine back", Duration::from_secs(30), || {
+            c.ok(&["list-machines", "--no-legend"]).lines().count() == 2
+        });
+    }
+    let active_on = |m: &Machine| m.unit_property("solo.service", "ActiveState") == "active";
+    assert!(active_on(&plain));
+
+    // Without --fence: the copy runs on while cut off, and stops once back.
+    plain.disconnect();
+    wait_until("solo running on the other machine", Duration::from_secs(30), || {
+        c.units().get("solo.service").is_some_and(|u| fenced.id().starts_with(&u.0) && u.1 == "active")
+    });
+    assert!(active_on(&plain), "a cut-off machine without --fence keeps its copy running");
+    plain.reconnect();
+    wait_until("the plain machine to stop its copy once back", Duration::from_secs(15), || {
+        !active_on(&plain)
+    });
+    assert!(active_on(&fenced));
+
+    // With --fence: the copy stops while the machine is still cut off.
+    fenced.disconnect();
+    wait_until("the fenced machine to stop its copy while cut off", Duration::from_secs(20), || {
+        !active_on(&fenced)
+    });
+    wait_until("solo running on the plain machine again", Duration::from_secs(30), || active_on(&plain));
+    fenced.reconnect();
+    wait_until("the fenced machine back in the cluster", Duration::from_secs(30), || {
+        c.ok(&["list-machines", "--no-legend"]).lines().count() == 2
+    });
+    assert!(!active_on(&fenced), "exactly one copy once the fenced machine is back");
+}

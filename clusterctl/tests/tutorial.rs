@@ -129,3 +129,37 @@ fn submit_refuses_other_contents_under_a_submitted_name_and_bad_names() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("submit"));
 }
+
+#[test]
+fn assignments_carry_the_desired_state_and_an_earlier_layout_is_rewritten() {
+    let env = Env::new();
+    env.submit_tutorial();
+    let _machines = env.machines(2, 30);
+    env.ok(&["start", "--no-block", "node-etcd@1.service"]);
+    env.ok(&["schedule"]);
+    let m = env.machine_of("node-etcd@1.service").expect("placed");
+    let key = format!("{}/assign/{m}/node-etcd@1.service", env.prefix);
+    let value = || {
+        let out = env.etcd.etcdctl().args(["get", "--print-value-only", &key]).output().unwrap();
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).ok()
+    };
+    let hash = env
+        .ok(&["list-unit-files", "--json"])
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["unit"] == "node-etcd@1.service")
+        .and_then(|v| v["hash"].as_str().map(str::to_owned))
+        .expect("the unit's hash");
+    assert_eq!(value(), Some(serde_json::json!({"hash": hash, "state": "launched"})));
+
+    // A stop changes the state in the same key: only that machine hears of it.
+    env.ok(&["stop", "--no-block", "node-etcd@1.service"]);
+    env.ok(&["schedule"]);
+    assert_eq!(value(), Some(serde_json::json!({"hash": hash, "state": "loaded"})));
+
+    // An earlier fleetkit's value (the bare hash) is rewritten, and nothing moves.
+    env.put(&key, &hash, None);
+    env.ok(&["schedule"]);
+    assert_eq!(value(), Some(serde_json::json!({"hash": hash, "state": "loaded"})));
+    assert_eq!(env.machine_of("node-etcd@1.service"), Some(m));
+}

@@ -266,7 +266,7 @@ fn reference(dir: &Path, limit: f64) {
                 }
             }
             done += 1;
-            if done % 64 == 0 && start.elapsed().as_secs_f64() > limit {
+            if done.is_multiple_of(64) && start.elapsed().as_secs_f64() > limit {
                 stopped = true;
                 break 'passes;
             }
