@@ -20,6 +20,9 @@ use crate::rules::Rules;
 use crate::state::{State, Target, UNORDERED};
 
 impl State {
+    /// Each global unit on every machine of its class where nothing blocks
+    /// it. Globals go first: only a global can keep a global off a machine,
+    /// and the other units then see them when they choose.
     pub fn place_globals(&mut self, r: &Rules) {
         for u in UnitNo::all(r.units()) {
             if !r.is_global(u) {

@@ -1,6 +1,7 @@
-//! The hash maps of the planner: keyed by small numbers and short names,
-//! which std's SipHash hashes several times slower than they need, with a
-//! flood resistance that input the user gives place itself cannot use.
+//! The planner's hash maps. Their keys are small numbers and short names,
+//! which std's SipHash hashes several times slower than need be; its
+//! resistance to crafted keys buys nothing in a tool whose input is the
+//! user's own.
 
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};

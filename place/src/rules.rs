@@ -30,7 +30,8 @@ pub struct Info {
     pub pinned: bool,
 }
 
-/// Units are numbered by name, machines by ID.
+/// The input, numbered: units by name and machines by ID, so that walking
+/// the arrays in order gives the answer's order and ties break by ID.
 pub struct Rules<'a> {
     /// Unit names, by number.
     pub names: Names,

@@ -51,6 +51,9 @@ pub fn key(u: UnitNo, m: MachineNo) -> u64 {
     (u64::from(u.raw()) << 32) | u64::from(m.raw())
 }
 
+/// The placement so far, with what makes its next question cheap: per
+/// machine its load and pattern counters, per class its machines in load
+/// order. Built empty by [`crate::build`], filled by [`crate::choose`].
 pub struct State {
     pub classes: Vec<Class>,
     /// (class, slot in its order) of each live machine.
