@@ -178,6 +178,7 @@ pub async fn run(cluster: &Cluster, args: &AgentArgs, endpoints: &[String]) -> R
     let mut watch: Option<WatchStream> = None;
     let mut full_read = true;
     let mut outage: Option<String> = None;
+    let mut renew_trouble: Option<String> = None;
     let mut last_renewed = Instant::now();
     let mut fenced = false;
     let mut renew_at = Instant::now();
@@ -253,6 +254,9 @@ pub async fn run(cluster: &Cluster, args: &AgentArgs, endpoints: &[String]) -> R
                     match p.renew(&cluster.client).await {
                         Ok(Renewal::Alive) => {
                             last_renewed = Instant::now();
+                            if renew_trouble.take().is_some() {
+                                log(&format!("lease {:x} renewed again", p.lease()));
+                            }
                             if fenced {
                                 // Start again what etcd says is still here.
                                 fenced = false;
@@ -265,6 +269,8 @@ pub async fn run(cluster: &Cluster, args: &AgentArgs, endpoints: &[String]) -> R
                             match p.regrant(&cluster.client).await {
                                 Ok(()) => {
                                     last_renewed = Instant::now();
+                                    renew_trouble = None;
+                                    fenced = false; // the full read below starts what is still here
                                     agent.reported.clear(); // the old lease took the state keys with it
                                     agent.dirty.extend(agent.units.keys().cloned());
                                     full_read = true;
@@ -278,11 +284,10 @@ pub async fn run(cluster: &Cluster, args: &AgentArgs, endpoints: &[String]) -> R
                             }
                         }
                         Err(e) => {
-                            if outage.is_none() {
+                            if renew_trouble.is_none() {
                                 warn(&format!("etcd: renewing lease {:x}: {e}; units keep running, retrying", p.lease()));
-                                outage = Some(e);
+                                renew_trouble = Some(e);
                             }
-                            retry_at.get_or_insert(Instant::now() + RETRY);
                         }
                     }
                 }

@@ -90,36 +90,36 @@ impl Presence {
     /// etcd's error or no answer within a renewal period; the stream is
     /// dropped and reopened on the next call.
     pub async fn renew(&mut self, client: &Client) -> Result<Renewal, String> {
-        if self.keeper.is_none() {
-            let pair = client.clone().lease_keep_alive(self.lease).await.map_err(|e| e.to_string())?;
-            self.keeper = Some(pair);
-        }
         let every = self.every();
-        let Some((keeper, stream)) = self.keeper.as_mut() else { return Err("no keep-alive stream".into()) };
+        let Some((keeper, stream)) = self.keeper.as_mut() else {
+            // Opening the stream is itself a keep-alive (etcd-client sends one
+            // and reads its answer), and says so when the lease is gone.
+            return match tokio::time::timeout(every, client.clone().lease_keep_alive(self.lease)).await {
+                Ok(Ok(pair)) => {
+                    self.keeper = Some(pair);
+                    Ok(Renewal::Alive)
+                }
+                Ok(Err(etcd_client::Error::LeaseKeepAliveError(m))) if m.contains("not found") => {
+                    Ok(Renewal::Expired)
+                }
+                Ok(Err(e)) => Err(e.to_string()),
+                Err(_) => Err(format!("no keep-alive answer within {every:?}")),
+            };
+        };
         let answer = tokio::time::timeout(every, async {
             keeper.keep_alive().await?;
             stream.message().await
         })
         .await;
-        match answer {
-            Ok(Ok(Some(r))) if r.ttl() > 0 => Ok(Renewal::Alive),
-            Ok(Ok(Some(_))) => {
-                self.keeper = None;
-                Ok(Renewal::Expired)
-            }
-            Ok(Ok(None)) => {
-                self.keeper = None;
-                Err("the keep-alive stream ended".into())
-            }
-            Ok(Err(e)) => {
-                self.keeper = None;
-                Err(e.to_string())
-            }
-            Err(_) => {
-                self.keeper = None;
-                Err(format!("no keep-alive answer within {every:?}"))
-            }
-        }
+        let result = match answer {
+            Ok(Ok(Some(r))) if r.ttl() > 0 => return Ok(Renewal::Alive),
+            Ok(Ok(Some(_))) => Ok(Renewal::Expired),
+            Ok(Ok(None)) => Err("the keep-alive stream ended".to_owned()),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err(format!("no keep-alive answer within {every:?}")),
+        };
+        self.keeper = None; // reopened on the next renewal
+        result
     }
 
     /// A new lease after the old one expired, with the record put again.
