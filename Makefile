@@ -26,9 +26,9 @@ test: deps
 	$(CARGO) test --workspace
 	$(MAKE) man-check completions-check
 
-## The README's main job: the tutorial's scenario on a local etcd it starts itself.
+## The README's main job: the tutorial on real machines (the lab) that it starts itself.
 demo: deps
-	$(CARGO) build --release -p clusterctl -p announce
+	$(CARGO) build --release -p clusterctl -p announce -p dockrun -p fleetkit-tests --bin clusterctl --bin announce --bin dockrun --bin fleetkit-lab
 	bash scripts/demo.sh
 
 man:

@@ -1,190 +1,162 @@
 #!/usr/bin/env bash
-# fleetkit's main job, end to end: the "multiple instances" tutorial on a
-# local etcd that this script starts itself (temp dir, loopback port).
+# fleetkit's main job, end to end: the "multiple instances" tutorial on real
+# machines that this script starts (the machine lab: containers with systemd
+# as PID 1, their own IPs and Docker engines, and a three-member etcd).
 #
-# Four machines announce themselves, the tutorial's two templates are
-# submitted, three instances start (each with its discovery sidekick), the
-# scheduler places them, one machine dies, and the table shows the instance
-# moved to the free machine. Everything started here is stopped on exit.
+# Every machine runs the agent (fleetkit-agent.service), two of them the
+# scheduler (fleetkit-scheduler.service, one leads). The tutorial's two units
+# are submitted, three instances start, each answers HTTP on its machine's
+# IP and is announced; then the machine of one instance is killed and the
+# instance, its sidekick and its announcement move to the fourth machine.
+# Each step says what it waited for and how long. Everything is removed on
+# exit.
 #
-# Needs: etcd and etcdctl (Debian's etcd-server/etcd-client), and a release
-# build of the workspace (`make demo` does it; or `cargo build --release`).
+# Needs: a release build (`make demo` does it), Docker, and the lab's
+# machine image (built on first use, about 2 minutes).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BIN="${FLEETKIT_BIN:-$ROOT/target/release}"
-ANNOUNCE="$BIN/announce"
-MACHINE_TTL=5
-
-for tool in etcd etcdctl; do
-    command -v "$tool" >/dev/null || { echo "demo: $tool not found: install Debian's etcd-server and etcd-client" >&2; exit 1; }
+for tool in clusterctl dockrun announce fleetkit-lab; do
+    [[ -x "$BIN/$tool" ]] || { echo "demo: $BIN/$tool not found: run 'make demo'" >&2; exit 1; }
 done
-if [[ ! -x "$BIN/clusterctl" ]]; then
-    echo "demo: $BIN/clusterctl not found: run 'cargo build --release' (or 'make demo') first" >&2
-    exit 1
-fi
 export PATH="$BIN:$PATH"
-CLUSTERCTL=clusterctl
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/fleetkit-demo.XXXXXX")"
-PIDS=()
+LAB=""
 cleanup() {
-    local pid
-    for pid in "${PIDS[@]}"; do
-        kill "$pid" 2>/dev/null || true
-    done
-    for pid in "${PIDS[@]}"; do
-        wait "$pid" 2>/dev/null || true
-    done
+    [[ -n "$LAB" ]] && fleetkit-lab down "$LAB" || true
     rm -rf "$WORK"
 }
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-free_port() {
-    local port
-    while :; do
-        port=$((20000 + RANDOM % 20000))
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-            echo "$port"
-            return
-        fi
-    done
-}
-
 say() { printf '\n\033[1m# %s\033[0m\n' "$*"; }
 run() {
     printf '$ %s\n' "$*"
     "$@"
 }
+now_ms() { date +%s%3N; }
+took() { echo "($(( $(now_ms) - $1 )) ms)"; }
 
-# --- etcd -----------------------------------------------------------------
-CLIENT_PORT="$(free_port)"
-PEER_PORT="$(free_port)"
-while [[ "$PEER_PORT" == "$CLIENT_PORT" ]]; do PEER_PORT="$(free_port)"; done
-etcd --name demo --data-dir "$WORK/etcd" \
-    --listen-client-urls "http://127.0.0.1:$CLIENT_PORT" --advertise-client-urls "http://127.0.0.1:$CLIENT_PORT" \
-    --listen-peer-urls "http://127.0.0.1:$PEER_PORT" --initial-advertise-peer-urls "http://127.0.0.1:$PEER_PORT" \
-    --initial-cluster "demo=http://127.0.0.1:$PEER_PORT" >"$WORK/etcd.log" 2>&1 &
-PIDS+=($!)
+# wait_for WHAT SECONDS COMMAND...: until COMMAND succeeds, saying how long it took.
+wait_for() {
+    local what=$1 limit=$2 t0
+    shift 2
+    t0=$(now_ms)
+    until "$@" >/dev/null 2>&1; do
+        if (( $(now_ms) - t0 > limit * 1000 )); then
+            echo "demo: gave up after ${limit}s waiting for $what" >&2
+            return 1
+        fi
+        sleep 0.1
+    done
+    echo "waited $(( $(now_ms) - t0 )) ms for $what"
+}
 
-export ETCDCTL_API=3
-export ETCDCTL_ENDPOINTS="127.0.0.1:$CLIENT_PORT"
-export FLEETKIT_PREFIX=/fleetkit
-for _ in $(seq 1 100); do
-    etcdctl endpoint health >/dev/null 2>&1 && break
-    sleep 0.1
+# http IP: one GET to IP:3000, the status line and body.
+http() {
+    exec 3<>"/dev/tcp/$1/3000" || return 1
+    printf 'GET / HTTP/1.0\r\nHost: %s\r\n\r\n' "$1" >&3
+    local reply
+    reply="$(timeout 3 cat <&3)"
+    exec 3<&-
+    [[ "$reply" == HTTP/1.?\ 200* ]] && printf '%s\n' "$reply" | sed -n '1p;$p'
+}
+
+machine_of() {
+    clusterctl list-units --json | grep "\"unit\":\"$1\"" | sed 's/.*"machine":"\([^"]*\)".*/\1/' | head -n1
+}
+ip_of() {
+    clusterctl list-machines --json | grep "\"machine\":\"$1\"" | sed 's/.*"ip":"\([^"]*\)".*/\1/'
+}
+active() { clusterctl list-units --json | grep "\"unit\":\"$1\"" | grep -q '"active":"active"'; }
+machines_are() { [[ "$(clusterctl list-machines --no-legend | wc -l)" -eq $1 ]]; }
+
+# --- the lab ------------------------------------------------------------------
+say "the machine image (built once per recipe; later runs reuse it)"
+t0=$(now_ms)
+run fleetkit-lab image
+took "$t0"
+
+say "four machines and a three-member etcd on a network of their own"
+t0=$(now_ms)
+eval "$(fleetkit-lab up --machines 4 --etcd 3 --bin "$BIN" --owner $$)"
+export ETCDCTL_ENDPOINTS
+echo "lab $LAB: machines at $LAB_IPS; etcd at $ETCDCTL_ENDPOINTS $(took "$t0")"
+read -r -a MACHINES <<<"$LAB_MACHINES"
+
+say "every machine runs the agent; two of them the scheduler (one leads)"
+t0=$(now_ms)
+for i in "${!MACHINES[@]}"; do
+    m=${MACHINES[$i]}
+    docker cp "$ROOT/clusterctl/units/fleetkit-agent.service" "$m:/etc/systemd/system/"
+    docker cp "$ROOT/clusterctl/units/fleetkit-scheduler.service" "$m:/etc/systemd/system/"
+    docker exec "$m" systemctl daemon-reload
+    docker exec "$m" systemctl enable --now fleetkit-agent.service 2>/dev/null
+    (( i < 2 )) && docker exec "$m" systemctl enable --now fleetkit-scheduler.service 2>/dev/null
 done
-etcdctl endpoint health >/dev/null 2>&1 || { echo "demo: etcd did not start; its log:" >&2; tail "$WORK/etcd.log" >&2; exit 1; }
-say "a local etcd on 127.0.0.1:$CLIENT_PORT (data in $WORK)"
+echo '$ systemctl enable --now fleetkit-agent        # on each machine; and fleetkit-scheduler on two'
+wait_for "four agents in list-machines" 30 machines_are 4
+run clusterctl list-machines
 
-# --- four machines ----------------------------------------------------------
-declare -A MACHINE_PID
-say "four machines announce themselves under /fleetkit/machines/ on ${MACHINE_TTL}s leases"
-for i in 1 2 3 4; do
-    id="$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')"
-    record="{\"id\":\"$id\",\"ip\":\"172.17.8.10$i\",\"metadata\":{}}"
-    if [[ -x "$ANNOUNCE" ]]; then
-        "$ANNOUNCE" --ttl "$MACHINE_TTL" "/fleetkit/machines/$id" "$record" >"$WORK/machine-$i.log" 2>&1 &
-        MACHINE_PID[$id]=$!
-        PIDS+=($!)
-    else
-        # Without announce: a lease kept alive by etcdctl does the same job.
-        lease="$(etcdctl lease grant "$MACHINE_TTL" | awk '{print $2}')"
-        etcdctl put --lease="$lease" "/fleetkit/machines/$id" "$record" >/dev/null
-        etcdctl lease keep-alive "$lease" >/dev/null 2>&1 &
-        MACHINE_PID[$id]=$!
-        PIDS+=($!)
-    fi
-done
-for _ in $(seq 1 100); do
-    [[ "$("$CLUSTERCTL" list-machines --no-legend | wc -l)" -eq 4 ]] && break
-    sleep 0.1
-done
-run "$CLUSTERCTL" list-machines
-
-# --- the tutorial's unit files, with %i where the tutorial wrote %1 ---------
-cat >"$WORK/node-etcd@.service" <<'EOF'
-[Unit]
-Description=Node.js app inside a docker container reading a value from etcd
-After=etcd2.service
-After=docker.service
-Requires=node-etcd-discovery@%i.service
-
-[Service]
-TimeoutStartSec=0
-KillMode=none
-EnvironmentFile=/etc/environment
-ExecStartPre=-/usr/bin/docker kill node-etcd%i
-ExecStartPre=-/usr/bin/docker rm node-etcd%i
-ExecStartPre=/usr/bin/docker pull marcuspoehls/node-etcd
-ExecStart=/usr/bin/docker run --name node-etcd%i -p 3000:3000 \
--P -e COREOS_PRIVATE_IPV4=${COREOS_PRIVATE_IPV4} \
-marcuspoehls/node-etcd \
-/bin/sh -c "cd /src && npm i && node server.js" -D FOREGROUND
-ExecStop=/usr/bin/docker stop node-etcd%i
-
-[X-Fleet]
-Conflicts=node-etcd@*.service
-EOF
-cat >"$WORK/node-etcd-discovery@.service" <<'EOF'
-[Unit]
-Description=Announce node-etcd@%i service
-BindsTo=node-etcd@%i.service
-
-[Service]
-EnvironmentFile=/etc/environment
-ExecStart=/bin/sh -c "while true; do etcdctl set /announce/services/node-etcd%i ${COREOS_PUBLIC_IPV4}:3000 --ttl 60; sleep 45; done"
-ExecStop=/usr/bin/etcdctl rm /announce/services/node-etcd%i
-
-[X-Fleet]
-MachineOf=node-etcd@%i.service
-EOF
-
+# --- the tutorial's units ------------------------------------------------------
+# No image can be pulled from outside here: the app is the lab registry's
+# busybox httpd instead of marcuspoehls/node-etcd; everything else is the
+# README's unit as it stands.
+sed -e "s|marcuspoehls/node-etcd \\\\|$LAB_IMAGE httpd -f -p 3000 -h /www|" -e '/npm i && node server.js/d' \
+    -e 's|--stop-timeout 10|--stop-timeout 10 --init|' \
+    "$ROOT/dockrun/units/node-etcd@.service" >"$WORK/node-etcd@.service"
+cp "$ROOT/announce/units/node-etcd-discovery@.service" "$WORK/"
 cd "$WORK"
-say "submit the two templates"
-run "$CLUSTERCTL" submit node-etcd@.service node-etcd-discovery@.service
-run "$CLUSTERCTL" list-unit-files
+say "the app's unit (its image from the lab registry, pulled by each machine's engine)"
+sed -n '/ExecStart/,/www/p' node-etcd@.service
 
-say "a scheduler runs (any number may; one leads)"
-"$CLUSTERCTL" schedule --watch --ttl 5 >"$WORK/scheduler.log" 2>&1 &
-PIDS+=($!)
-echo '$ clusterctl schedule --watch --ttl 5 &'
+say "submit the two templates, start three instances: start returns when all six units are active"
+run clusterctl submit node-etcd@.service node-etcd-discovery@.service
+t0=$(now_ms)
+run clusterctl start node-etcd@{1..3}.service
+took "$t0"
+run clusterctl list-units
 
-say "start three instances: each brings its discovery sidekick along"
-run "$CLUSTERCTL" start --block-attempts 60 node-etcd@{1..3}.service
-run "$CLUSTERCTL" list-units
-run "$CLUSTERCTL" list-unit-files
+say "each instance answers on its own machine's IP, port 3000, and is announced"
+for i in 1 2 3; do
+    ip="$(ip_of "$(machine_of "node-etcd@$i.service")")"
+    printf 'node-etcd@%s on %s: ' "$i" "$ip"
+    http "$ip" | tr '\n' ' '
+    echo
+done
+wait_for "three announcements" 15 bash -c '[[ $(clusterctl list-announcements --no-legend /announce/services/ | wc -l) -eq 3 ]]'
+run clusterctl list-announcements /announce/services/
 
 say "a fourth and fifth instance: only one machine is free, so start says so at once"
 set +e
-run "$CLUSTERCTL" start node-etcd@4.service node-etcd@5.service
+run clusterctl start node-etcd@4.service node-etcd@5.service
 echo "(exit status $?)"
 set -e
 
-machine_of() {
-    "$CLUSTERCTL" list-units --json | grep "\"unit\":\"$1\"" | sed 's/.*"machine":"\([^"]*\)".*/\1/' | head -n1
-}
-
+# --- failover --------------------------------------------------------------------
 BEFORE="$(machine_of node-etcd@1.service)"
-say "machine ${BEFORE:0:8}... dies (its presence process is killed; its lease ends within ${MACHINE_TTL}s)"
-{ kill -KILL "${MACHINE_PID[$BEFORE]}" && wait "${MACHINE_PID[$BEFORE]}"; } 2>/dev/null || true
-START=$SECONDS
-AFTER="$BEFORE"
-while [[ "$AFTER" == "$BEFORE" || -z "$AFTER" ]]; do
-    if ((SECONDS - START > 30)); then
-        echo "demo: node-etcd@1.service did not move within 30s; scheduler log:" >&2
-        cat "$WORK/scheduler.log" >&2
-        exit 1
-    fi
-    sleep 0.2
-    AFTER="$(machine_of node-etcd@1.service)"
+DEAD_IP="$(ip_of "$BEFORE")"
+DEAD=""
+for i in "${!MACHINES[@]}"; do
+    [[ "$(docker exec "${MACHINES[$i]}" cat /etc/machine-id)" == "$BEFORE" ]] && DEAD=${MACHINES[$i]}
 done
-echo "node-etcd@1.service moved to ${AFTER:0:8}... after $((SECONDS - START))s"
-run "$CLUSTERCTL" list-machines
-run "$CLUSTERCTL" list-units
+say "machine $DEAD_IP (node-etcd@1's) loses power: docker kill"
+run docker kill "$DEAD" >/dev/null
+t0=$(now_ms)
+moved() { local m; m="$(machine_of node-etcd@1.service)"; [[ -n "$m" && "$m" != "$BEFORE" ]] && active node-etcd@1.service && active node-etcd-discovery@1.service; }
+wait_for "node-etcd@1 and its sidekick active on another machine (its lease TTL is 10 s)" 60 moved
+NEW_IP="$(ip_of "$(machine_of node-etcd@1.service)")"
+wait_for "node-etcd@1 to answer on $NEW_IP" 20 http "$NEW_IP"
+wait_for "its announcement to point at $NEW_IP" 20 bash -c "clusterctl list-announcements --no-legend /announce/services/ | grep node-etcd1 | grep -q '$NEW_IP:3000'"
+echo "failover: $(( $(now_ms) - t0 )) ms from the kill to the announcement pointing at $NEW_IP"
+printf 'node-etcd@1 on %s: ' "$NEW_IP"
+http "$NEW_IP" | tr '\n' ' '
+echo
+run clusterctl list-machines
+run clusterctl list-units
+run clusterctl list-announcements /announce/services/
 
-say "what the scheduler said"
-sed 's/^/  /' "$WORK/scheduler.log"
-say "done: stopping etcd, the machines and the scheduler"
+say "done: removing the lab (machines, etcd, registry, network)"

@@ -272,9 +272,9 @@ fn assignments_that_would_leave_the_unit_directory_or_clobber_a_unit_are_refused
             .lab
             .etcdctl()
             .args(["put", &key, r#"{"hash":"00","state":"launched"}"#])
-            .status()
+            .output()
             .expect("etcdctl");
-        assert!(put.success());
+        assert!(put.status.success());
     }
     wait_until("the agent to refuse them", Duration::from_secs(10), || {
         m.journal(&["-u", "fleetkit-agent.service"]).matches("refusing assignment").count() >= 4

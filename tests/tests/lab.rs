@@ -119,7 +119,7 @@ fn etcd_keeps_quorum_without_its_leader_and_a_cut_off_machine_loses_it() {
     let leader = lab.wait_leader(None, Duration::from_secs(10));
     lab.etcd()[leader].kill();
     let put_works =
-        || lab.etcdctl().args(["put", "/lab/after-leader", "yes"]).status().is_ok_and(|s| s.success());
+        || lab.etcdctl().args(["put", "/lab/after-leader", "yes"]).output().is_ok_and(|o| o.status.success());
     wait_until("a put after the leader was killed", Duration::from_secs(10), put_works);
     let new_leader = lab.wait_leader(Some(leader), Duration::from_secs(10));
     assert_ne!(new_leader, leader);
@@ -130,7 +130,7 @@ fn etcd_keeps_quorum_without_its_leader_and_a_cut_off_machine_loses_it() {
     lab.etcd()[other].unpause();
     lab.etcd()[leader].start();
     wait_until("all three members healthy again", Duration::from_secs(20), || {
-        lab.etcdctl().args(["endpoint", "health"]).status().is_ok_and(|s| s.success())
+        lab.etcdctl().args(["endpoint", "health"]).output().is_ok_and(|o| o.status.success())
     });
 
     // Cut off: the machine reaches no etcd and the host does not reach it.
