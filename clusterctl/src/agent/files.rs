@@ -32,6 +32,19 @@ const OTHER_UNIT_DIRS: &[&str] = &[
     "/usr/lib/systemd/system",
 ];
 
+/// What [`UnitDir::write`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Written {
+    /// The file was there with that text.
+    Same,
+    /// A new unit: systemd loads it when first asked (it notices the new
+    /// file in its unit directories), no daemon-reload needed.
+    New,
+    /// Another text under the same name: systemd has the old one loaded and
+    /// needs a daemon-reload.
+    Replaced,
+}
+
 /// The agent's unit directory.
 #[derive(Debug, Clone)]
 pub struct UnitDir {
@@ -68,19 +81,19 @@ impl UnitDir {
     }
 
     /// Writes `text` as unit `name` and links it, unless it is already
-    /// there with that text. Returns whether anything changed (then systemd
-    /// needs a reload).
+    /// there with that text.
     ///
     /// # Errors
     /// A name that is not a unit name, a unit of that name that is not the
     /// agent's, or the write's error.
-    pub fn write(&self, name: &str, text: &str) -> Result<bool, String> {
+    pub fn write(&self, name: &str, text: &str) -> Result<Written, String> {
         check_name(name)?;
         self.check_not_elsewhere(name)?;
         let file = self.dir.join(name);
         // The link's place must be free or the agent's before anything is written.
         let linked = self.is_linked(name, &file)?;
-        let same = fs::read(&file).is_ok_and(|old| old == text.as_bytes());
+        let old = fs::read(&file).ok();
+        let same = old.as_deref() == Some(text.as_bytes());
         if !same {
             let tmp = self.dir.join(format!(".{name}.tmp"));
             let write = || -> io::Result<()> {
@@ -99,7 +112,11 @@ impl UnitDir {
             std::os::unix::fs::symlink(&file, &link)
                 .map_err(|e| format!("cannot link {}: {e}", link.display()))?;
         }
-        Ok(!same || !linked)
+        Ok(match old {
+            Some(_) if same && linked => Written::Same,
+            Some(_) => Written::Replaced,
+            None => Written::New,
+        })
     }
 
     /// Removes unit `name`'s link and file, if they are the agent's.
@@ -187,9 +204,9 @@ mod tests {
     fn writes_links_and_removes_only_its_own() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = UnitDir::open(&tmp.path().join("units"), &tmp.path().join("system")).unwrap();
-        assert!(dir.write("a.service", "[Service]\nExecStart=/bin/true\n").unwrap());
-        assert!(!dir.write("a.service", "[Service]\nExecStart=/bin/true\n").unwrap(), "same text: no change");
-        assert!(dir.write("a.service", "[Service]\nExecStart=/bin/false\n").unwrap());
+        assert_eq!(dir.write("a.service", "[Service]\nExecStart=/bin/true\n").unwrap(), Written::New);
+        assert_eq!(dir.write("a.service", "[Service]\nExecStart=/bin/true\n").unwrap(), Written::Same);
+        assert_eq!(dir.write("a.service", "[Service]\nExecStart=/bin/false\n").unwrap(), Written::Replaced);
         assert_eq!(
             fs::read_link(tmp.path().join("system/a.service")).unwrap(),
             tmp.path().join("units/a.service")

@@ -33,7 +33,7 @@ use fleetkit_core::{Exit, ToolError};
 use tokio::time::{sleep_until, Instant};
 use zbus_systemd::zbus::OwnedObjectPath;
 
-use self::files::{check_name, UnitDir, SYSTEMD_RUNTIME};
+use self::files::{check_name, UnitDir, Written, SYSTEMD_RUNTIME};
 use self::presence::{Presence, Renewal};
 use self::report::Report;
 use self::systemd::{JobDone, Systemd, UnitProps};
@@ -435,11 +435,15 @@ impl Agent<'_> {
     }
 
     /// Brings the units `names` to what their assignments ask: files first
-    /// (one daemon-reload for all), then start and stop jobs.
+    /// (one daemon-reload for all, and only when a unit systemd has loaded
+    /// changed or went: a new unit is loaded on first use without one, which
+    /// keeps a reload's cost off the path from assignment to running), then
+    /// start and stop jobs.
     async fn reconcile(&mut self, names: BTreeSet<String>) {
         let mut reload = false;
         let mut fetch = Vec::new();
         let mut gone = Vec::new();
+        let mut created = Vec::new();
         for name in &names {
             match self.wanted.get(name) {
                 Some(Ok(a)) => {
@@ -478,10 +482,13 @@ impl Agent<'_> {
         for (name, result) in self.fetch_texts(&fetch).await {
             let managed = self.units.entry(name.clone()).or_default();
             managed.error = None;
-            match result.and_then(|text| self.dir.write(&name, &text).map(|changed| (text, changed))) {
-                Ok((text, changed)) => {
-                    reload |= changed;
+            match result.and_then(|text| self.dir.write(&name, &text).map(|written| (text, written))) {
+                Ok((text, written)) => {
+                    reload |= written == Written::Replaced;
                     managed.hash = hex_sha256(text.as_bytes());
+                    if written == Written::New {
+                        created.push(name.clone());
+                    }
                 }
                 Err(e) => {
                     warn(&e);
@@ -489,6 +496,12 @@ impl Agent<'_> {
                 }
             }
             self.dirty.insert(name);
+        }
+        // systemd notices new files in its directories when a unit is first
+        // asked for; should it not have (an old systemd), a reload does it.
+        for name in &created {
+            self.refresh(name).await;
+            reload |= self.units.get(name).is_some_and(|m| m.props.load == "not-found");
         }
         if reload {
             if let Err(e) = self.systemd.reload().await {
