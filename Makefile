@@ -47,15 +47,16 @@ completions-check:
 bench: deps
 	@set -e; for b in bench/*.sh; do echo "== $$b"; bash "$$b"; done
 
-## announce runs beside every service instance: it is built for size.
-## Completions go where bash-completion, zsh and fish look for them.
+## announce runs beside every service instance and clusterctl's agent on every
+## machine: both are built for size (profile small), as their benchmarks measure
+## them. Completions go where bash-completion, zsh and fish look for them.
 install: release
-	$(CARGO) build --profile small -p announce
+	$(CARGO) build --profile small -p announce -p clusterctl
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1
 	install -d $(DESTDIR)$(PREFIX)/share/bash-completion/completions
 	install -d $(DESTDIR)$(PREFIX)/share/zsh/site-functions $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
-	for t in unitgen place dockrun clusterctl; do install -m 0755 target/release/$$t $(DESTDIR)$(PREFIX)/bin/$$t; done
-	install -m 0755 target/small/announce $(DESTDIR)$(PREFIX)/bin/announce
+	for t in unitgen place dockrun; do install -m 0755 target/release/$$t $(DESTDIR)$(PREFIX)/bin/$$t; done
+	for t in announce clusterctl; do install -m 0755 target/small/$$t $(DESTDIR)$(PREFIX)/bin/$$t; done
 	install -m 0644 man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
 	for t in unitgen place dockrun announce clusterctl; do \
 		install -m 0644 completions/$$t.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/$$t; \

@@ -31,6 +31,8 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LAB = os.path.join(ROOT, "target", "release", "fleetkit-lab")
 BIN = os.path.join(ROOT, "target", "release")
+# What the machines run: clusterctl as `make install` builds it (AGENT_BIN overrides).
+AGENT_BIN = os.environ.get("AGENT_BIN", os.path.join(ROOT, "target", "agent-bench"))
 AGENT_UNIT = os.path.join(ROOT, "clusterctl", "units", "fleetkit-agent.service")
 TRIALS = int(os.environ.get("TRIALS", "20"))
 IDLE_SECS = int(os.environ.get("IDLE_SECS", "60"))
@@ -130,7 +132,7 @@ def metrics(endpoints):
 
 
 def main():
-    env = dict(line.split("=", 1) for line in sh(LAB, "up", "--machines", "4", "--etcd", "3", "--bin", BIN).splitlines())
+    env = dict(line.split("=", 1) for line in sh(LAB, "up", "--machines", "4", "--etcd", "3", "--bin", AGENT_BIN).splitlines())
     env = {k: v.strip("'") for k, v in env.items()}
     lab = env["LAB"]
     try:

@@ -13,7 +13,8 @@ RUNS="${RUNS:-3}"
 
 cd "$ROOT"
 cargo build --release -q -p clusterctl --bin clusterctl --example populate
-CLUSTERCTL="$ROOT/target/release/clusterctl"
+# CLUSTERCTL may name another build (e.g. target/small/clusterctl, what make install puts in place).
+CLUSTERCTL="${CLUSTERCTL:-$ROOT/target/release/clusterctl}"
 POPULATE="$ROOT/target/release/examples/populate"
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/fleetkit-bench.XXXXXX")"
