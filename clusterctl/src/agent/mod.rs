@@ -178,6 +178,7 @@ pub async fn run(cluster: &Cluster, args: &AgentArgs, endpoints: &[String]) -> R
     let mut watch: Option<WatchStream> = None;
     let mut full_read = true;
     let mut outage: Option<String> = None;
+    let mut said_running = false;
     let mut renew_trouble: Option<String> = None;
     let mut last_renewed = Instant::now();
     let mut fenced = false;
@@ -199,8 +200,11 @@ pub async fn run(cluster: &Cluster, args: &AgentArgs, endpoints: &[String]) -> R
                 Ok(()) => {
                     if outage.take().is_some() {
                         log(&format!("in touch with etcd again at revision {}", agent.revision));
+                        NOTIFY.status("running");
+                    } else if !said_running {
+                        NOTIFY.status("running");
                     }
-                    NOTIFY.status("running");
+                    said_running = true;
                 }
             }
         }
@@ -249,7 +253,7 @@ pub async fn run(cluster: &Cluster, args: &AgentArgs, endpoints: &[String]) -> R
             }
             Some(job) = jobs.recv() => agent.job_done(job).await,
             () = sleep_until(renew_at) => {
-                renew_at = Instant::now() + Duration::from_millis(u64::try_from(args.ttl).unwrap_or(10) * 1000 / 3);
+                renew_at = Instant::now() + presence::renew_period(args.ttl);
                 if let Some(p) = presence.as_mut() {
                     match p.renew(&cluster.client).await {
                         Ok(Renewal::Alive) => {

@@ -13,6 +13,13 @@ use std::time::Duration;
 
 use etcd_client::{Client, LeaseKeepAliveStream, LeaseKeeper, PutOptions};
 
+/// How often to renew a lease of `ttl` seconds: a third of it, so two
+/// renewals may fail before the lease ends.
+#[must_use]
+pub fn renew_period(ttl: i64) -> Duration {
+    Duration::from_millis(u64::try_from(ttl).unwrap_or(1).max(1) * 1000 / 3)
+}
+
 /// How a renewal went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Renewal {
@@ -77,11 +84,10 @@ impl Presence {
         self.lease
     }
 
-    /// How often to renew: a third of the TTL, so two renewals may fail
-    /// before the lease ends.
+    /// How long one renewal may take: a renewal period.
     #[must_use]
     pub fn every(&self) -> Duration {
-        Duration::from_millis(u64::try_from(self.ttl).unwrap_or(1).max(1) * 1000 / 3)
+        renew_period(self.ttl)
     }
 
     /// One keep-alive on the lease's stream (opened when needed).
