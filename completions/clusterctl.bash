@@ -28,6 +28,9 @@ _clusterctl() {
             clusterctl,help)
                 cmd="clusterctl__subcmd__help"
                 ;;
+            clusterctl,journal)
+                cmd="clusterctl__subcmd__journal"
+                ;;
             clusterctl,list-announcements)
                 cmd="clusterctl__subcmd__list__subcmd__announcements"
                 ;;
@@ -46,8 +49,14 @@ _clusterctl() {
             clusterctl,schedule)
                 cmd="clusterctl__subcmd__schedule"
                 ;;
+            clusterctl,ssh)
+                cmd="clusterctl__subcmd__ssh"
+                ;;
             clusterctl,start)
                 cmd="clusterctl__subcmd__start"
+                ;;
+            clusterctl,status)
+                cmd="clusterctl__subcmd__status"
                 ;;
             clusterctl,stop)
                 cmd="clusterctl__subcmd__stop"
@@ -70,6 +79,9 @@ _clusterctl() {
             clusterctl__subcmd__help,help)
                 cmd="clusterctl__subcmd__help__subcmd__help"
                 ;;
+            clusterctl__subcmd__help,journal)
+                cmd="clusterctl__subcmd__help__subcmd__journal"
+                ;;
             clusterctl__subcmd__help,list-announcements)
                 cmd="clusterctl__subcmd__help__subcmd__list__subcmd__announcements"
                 ;;
@@ -88,8 +100,14 @@ _clusterctl() {
             clusterctl__subcmd__help,schedule)
                 cmd="clusterctl__subcmd__help__subcmd__schedule"
                 ;;
+            clusterctl__subcmd__help,ssh)
+                cmd="clusterctl__subcmd__help__subcmd__ssh"
+                ;;
             clusterctl__subcmd__help,start)
                 cmd="clusterctl__subcmd__help__subcmd__start"
+                ;;
+            clusterctl__subcmd__help,status)
+                cmd="clusterctl__subcmd__help__subcmd__status"
                 ;;
             clusterctl__subcmd__help,stop)
                 cmd="clusterctl__subcmd__help__subcmd__stop"
@@ -107,7 +125,7 @@ _clusterctl() {
 
     case "${cmd}" in
         clusterctl)
-            opts="-h -V --endpoints --cacert --cert --key --user --dial-timeout --command-timeout --prefix --help --version submit cat load start stop unload destroy list-unit-files list-units list-machines list-announcements agent schedule help"
+            opts="-h -V --endpoints --cacert --cert --key --user --dial-timeout --command-timeout --prefix --help --version submit cat load start stop unload destroy list-unit-files list-units list-machines list-announcements status journal ssh agent schedule help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -223,7 +241,7 @@ _clusterctl() {
             return 0
             ;;
         clusterctl__subcmd__help)
-            opts="submit cat load start stop unload destroy list-unit-files list-units list-machines list-announcements agent schedule help"
+            opts="submit cat load start stop unload destroy list-unit-files list-units list-machines list-announcements status journal ssh agent schedule help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -279,6 +297,20 @@ _clusterctl() {
             return 0
             ;;
         clusterctl__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        clusterctl__subcmd__help__subcmd__journal)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -376,7 +408,35 @@ _clusterctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        clusterctl__subcmd__help__subcmd__ssh)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         clusterctl__subcmd__help__subcmd__start)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        clusterctl__subcmd__help__subcmd__status)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -425,6 +485,56 @@ _clusterctl() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        clusterctl__subcmd__journal)
+            opts="-n -f -A -h --lines --follow --ssh-username --ssh-port --tunnel --known-hosts-file --strict-host-key-checking --forward-agent --ssh-timeout --prefix --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --lines)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -n)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ssh-username)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ssh-port)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tunnel)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --known-hosts-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --strict-host-key-checking)
+                    COMPREPLY=($(compgen -W "true false" -- "${cur}"))
+                    return 0
+                    ;;
+                --ssh-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --prefix)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -564,6 +674,48 @@ _clusterctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        clusterctl__subcmd__ssh)
+            opts="-A -h --ssh-username --ssh-port --tunnel --known-hosts-file --strict-host-key-checking --forward-agent --ssh-timeout --prefix --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --ssh-username)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ssh-port)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tunnel)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --known-hosts-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --strict-host-key-checking)
+                    COMPREPLY=($(compgen -W "true false" -- "${cur}"))
+                    return 0
+                    ;;
+                --ssh-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --prefix)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         clusterctl__subcmd__start)
             opts="-h --no-block --block-attempts --prefix --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -572,6 +724,48 @@ _clusterctl() {
             fi
             case "${prev}" in
                 --block-attempts)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --prefix)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        clusterctl__subcmd__status)
+            opts="-A -h --ssh-username --ssh-port --tunnel --known-hosts-file --strict-host-key-checking --forward-agent --ssh-timeout --prefix --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --ssh-username)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ssh-port)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tunnel)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --known-hosts-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --strict-host-key-checking)
+                    COMPREPLY=($(compgen -W "true false" -- "${cur}"))
+                    return 0
+                    ;;
+                --ssh-timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

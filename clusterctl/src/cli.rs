@@ -143,6 +143,37 @@ EXAMPLES:
   clusterctl schedule
   clusterctl schedule --watch --ttl 5";
 
+const REMOTE_HELP: &str = "\
+The unit's machine is found in etcd (its assignment, then the machine's record for its
+address) and reached with the system's OpenSSH client, as fleetctl did: your keys, agent,
+~/.ssh/config and known hosts apply. On the unit's own machine the command runs here,
+without ssh. The exit status is the command's; 255 when ssh could not connect (within
+--ssh-timeout); 1 when the unit is not placed or its machine is gone.";
+
+const STATUS_HELP: &str = "\
+Runs `systemctl status -l --no-pager UNIT` on each unit's machine.
+
+EXAMPLES:
+  clusterctl status node-etcd@1.service
+  clusterctl status --ssh-username core --tunnel bastion.example node-etcd@{1..3}.service";
+
+const JOURNAL_HELP: &str = "\
+Runs `journalctl --no-pager -u UNIT -n N` (and -f) on the unit's machine.
+
+EXAMPLES:
+  clusterctl journal node-etcd@1.service
+  clusterctl journal -n 100 -f node-etcd-discovery@1.service";
+
+const SSH_HELP: &str = "\
+MACHINE is a machine ID or a unique prefix of one (as list-machines shows them); a name
+with a dot is a unit, and the shell opens on its machine. Without COMMAND an interactive
+shell; with it, COMMAND's status is clusterctl's.
+
+EXAMPLES:
+  clusterctl ssh 9c1eed63
+  clusterctl ssh node-etcd@1.service -- docker ps
+  clusterctl ssh -A --ssh-username core node-etcd@1.service";
+
 const AGENT_HELP: &str = "\
 The machine side, one per machine, run by systemd (fleetkit-agent.service). It keeps
 PREFIX/machines/ID on a lease of --ttl seconds (resumed after a restart of the agent, so a
@@ -287,6 +318,39 @@ pub enum Verb {
         #[arg(default_value = "/announce/", value_name = "PREFIX")]
         key_prefix: String,
     },
+    /// Show `systemctl status` of units on their machines (over ssh unless local)
+    #[command(after_long_help = format!("{STATUS_HELP}\n\n{REMOTE_HELP}"))]
+    Status {
+        #[arg(value_name = "UNIT", required = true)]
+        units: Vec<String>,
+        #[command(flatten)]
+        ssh: SshArgs,
+    },
+    /// Show a unit's journal on its machine (over ssh unless local)
+    #[command(after_long_help = format!("{JOURNAL_HELP}\n\n{REMOTE_HELP}"))]
+    Journal {
+        /// how many of the last lines to show
+        #[arg(short = 'n', long, default_value_t = 10, value_name = "N")]
+        lines: u32,
+        /// keep showing new lines as they come
+        #[arg(short, long)]
+        follow: bool,
+        #[arg(value_name = "UNIT")]
+        unit: String,
+        #[command(flatten)]
+        ssh: SshArgs,
+    },
+    /// Open a shell, or run a command, on a machine or a unit's machine
+    #[command(after_long_help = format!("{SSH_HELP}\n\n{REMOTE_HELP}"))]
+    Ssh {
+        #[arg(value_name = "MACHINE|UNIT")]
+        target: String,
+        /// the command to run there, after `--`
+        #[arg(last = true, value_name = "COMMAND")]
+        command: Vec<String>,
+        #[command(flatten)]
+        ssh: SshArgs,
+    },
     /// Run this machine's agent: keep it present, run the units assigned to it, report their states
     #[command(after_long_help = AGENT_HELP)]
     Agent(AgentArgs),
@@ -302,6 +366,38 @@ pub enum Verb {
         #[arg(long, default_value_t = 10, value_name = "SECS", value_parser = clap::value_parser!(i64).range(2..=3600))]
         ttl: i64,
     },
+}
+
+/// How `status`, `journal` and `ssh` reach another machine.
+#[derive(Debug, Clone, Args)]
+pub struct SshArgs {
+    /// log in as this user [default: ssh's, your local user or ~/.ssh/config's]
+    #[arg(long, value_name = "USER")]
+    pub ssh_username: Option<String>,
+
+    /// the machines' ssh port
+    #[arg(long, default_value_t = 22, value_name = "PORT")]
+    pub ssh_port: u16,
+
+    /// reach the machine through this jump host (ssh -J)
+    #[arg(long, value_name = "[USER@]HOST[:PORT]")]
+    pub tunnel: Option<String>,
+
+    /// known-hosts file to check the machines' host keys against
+    #[arg(long, value_name = "FILE")]
+    pub known_hosts_file: Option<PathBuf>,
+
+    /// refuse a machine whose host key is unknown or changed (ssh's StrictHostKeyChecking)
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub strict_host_key_checking: bool,
+
+    /// forward your ssh agent to the machine (ssh -A)
+    #[arg(short = 'A', long)]
+    pub forward_agent: bool,
+
+    /// give up connecting after this long (e.g. 10s)
+    #[arg(long, default_value = "10s", value_parser = fleetkit_core::duration::parse_duration, value_name = "DURATION")]
+    pub ssh_timeout: std::time::Duration,
 }
 
 /// `clusterctl agent`'s options.

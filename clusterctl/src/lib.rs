@@ -14,6 +14,7 @@ pub mod cluster;
 pub mod keys;
 pub mod list;
 pub mod placement;
+pub mod remote;
 pub mod schedule;
 pub mod table;
 pub mod units;
@@ -86,6 +87,11 @@ async fn dispatch(cli: Cli) -> Result<Exit, ToolError> {
         Verb::ListAnnouncements { list: args, key_prefix } => {
             list::announcements(&cluster, &key_prefix, &args, &mut out).await.map(|()| Exit::SUCCESS)
         }
+        Verb::Status { units, ssh } => remote::status(&cluster, &units, &ssh).await,
+        Verb::Journal { lines, follow, unit, ssh } => {
+            remote::journal(&cluster, &unit, lines, follow, &ssh).await
+        }
+        Verb::Ssh { target, command, ssh } => remote::ssh(&cluster, &target, &command, &ssh).await,
         Verb::Agent(args) => agent::run(&cluster, &args, &cli.etcd.endpoints).await,
         Verb::Schedule { watch: false, ttl } => schedule::once(&cluster, ttl, &mut out).await,
         Verb::Schedule { watch: true, ttl } => {

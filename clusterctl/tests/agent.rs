@@ -367,3 +367,109 @@ fn a_machine_cut_off_for_longer_than_its_ttl_loses_its_units_and_stops_its_copie
     });
     assert!(!active_on(&fenced), "exactly one copy once the fenced machine is back");
 }
+
+/// An ssh agent holding the lab's key, as an operator's would; killed on drop.
+struct SshAgent {
+    sock: std::path::PathBuf,
+    pid: String,
+    _dir: tempfile::TempDir,
+}
+
+impl SshAgent {
+    fn start(key: &Path) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let sock = dir.path().join("agent.sock");
+        let out = Command::new("ssh-agent").arg("-a").arg(&sock).output().expect("run ssh-agent");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let pid = text
+            .split(';')
+            .find_map(|p| p.trim().strip_prefix("SSH_AGENT_PID="))
+            .expect("ssh-agent's pid")
+            .to_owned();
+        let added =
+            Command::new("ssh-add").arg(key).env("SSH_AUTH_SOCK", &sock).output().expect("run ssh-add");
+        assert!(added.status.success(), "ssh-add: {}", String::from_utf8_lossy(&added.stderr));
+        Self { sock, pid, _dir: dir }
+    }
+}
+
+impl Drop for SshAgent {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").arg(&self.pid).status();
+    }
+}
+
+#[test]
+fn status_journal_and_ssh_reach_a_units_machine_and_say_when_it_is_gone() {
+    let c = Cluster::start(2);
+    let agent = SshAgent::start(&c.lab.ssh_key());
+    let ssh_opts =
+        ["--ssh-username", "root", "--known-hosts-file", "/dev/null", "--strict-host-key-checking", "false"];
+    let remote = |verb: &[&str], rest: &[&str]| {
+        let mut args: Vec<&str> = verb.to_vec();
+        args.extend(ssh_opts);
+        args.extend(rest);
+        Command::new(tool("clusterctl"))
+            .args(["--endpoints", &c.lab.endpoints()])
+            .args(&args)
+            .env("SSH_AUTH_SOCK", &agent.sock)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run clusterctl")
+    };
+    std::fs::write(
+        c.dir.path().join("web.service"),
+        "[Service]\nExecStart=/bin/sh -c 'echo web-marker-line; exec sleep infinity'\n",
+    )
+    .expect("write");
+    c.ok(&["start", "./web.service"]);
+    let m = c.machine_of("web.service").clone();
+
+    let out = remote(&["status"], &["web.service"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("web.service") && text.contains("Active: active (running)"), "{text}");
+
+    let out = remote(&["journal", "-n", "5"], &["web.service"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("web-marker-line"), "{out:?}");
+
+    // -f keeps following: it is still running once the line has come.
+    let mut follow = Command::new(tool("clusterctl"))
+        .args(["--endpoints", &c.lab.endpoints(), "journal", "-f"])
+        .args(ssh_opts)
+        .arg("web.service")
+        .env("SSH_AUTH_SOCK", &agent.sock)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("run clusterctl journal -f");
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(follow.stdout.take().expect("stdout")));
+    assert!(lines.any(|l| l.is_ok_and(|l| l.contains("web-marker-line"))));
+    assert!(follow.try_wait().expect("try_wait").is_none(), "journal -f still follows");
+    let _ = follow.kill();
+    let _ = follow.wait();
+
+    let out = remote(&["ssh"], &["web.service", "--", "cat", "/etc/machine-id"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), m.id());
+    let out = remote(&["ssh"], &[&m.id()[..8], "--", "exit 7"]);
+    assert_eq!(out.status.code(), Some(7), "the remote command's status");
+
+    // On the unit's own machine: no ssh, the same answer.
+    let out = m.sh("clusterctl status web.service");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Active: active (running)"), "{out:?}");
+
+    // A machine that is gone: a clear error, not a hang.
+    m.kill();
+    let started = std::time::Instant::now();
+    let out = remote(&["ssh", "--ssh-timeout", "2s"], &[&m.id()[..8], "--", "true"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(255), "{err}");
+    assert!(err.contains(&format!("ssh to machine {} at {} failed", m.id(), m.ip())), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(15), "took {:?}", started.elapsed());
+    wait_until("the dead machine's record gone", Duration::from_secs(30), || {
+        !c.ok(&["list-machines", "--no-legend", "--full"]).contains(m.id())
+    });
+    let out = remote(&["ssh"], &[&m.id()[..8], "--", "true"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no machine's ID starts with"), "{out:?}");
+}
