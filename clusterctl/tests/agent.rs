@@ -11,11 +11,15 @@ use std::time::Duration;
 use fleetkit_tests::bin::tool;
 use fleetkit_tests::docker::{http_get, INDEX_HTML};
 use fleetkit_tests::lab::{Lab, Machine};
+
+mod common;
+use common::AssignWatch;
 use fleetkit_tests::wait::{wait_for, wait_until};
 
 const APP: &str = include_str!("../../dockrun/units/node-etcd@.service");
 const SIDEKICK: &str = include_str!("../../announce/units/node-etcd-discovery@.service");
 const AGENT_UNIT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/units/fleetkit-agent.service");
+const SCHEDULER_UNIT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/units/fleetkit-scheduler.service");
 
 /// A lab with agents running on every machine, and clusterctl on the host
 /// aimed at its etcd.
@@ -26,7 +30,14 @@ struct Cluster {
 }
 
 impl Cluster {
+    /// `machines` machines with agents; a scheduler on the host.
     fn start(machines: usize) -> Self {
+        Self::start_with(machines, 0)
+    }
+
+    /// `machines` machines with agents; the shipped scheduler service on the
+    /// first `schedulers` of them, or (0) a scheduler on the host.
+    fn start_with(machines: usize, schedulers: usize) -> Self {
         let lab = Lab::new().machines(machines).etcd(3).start();
         for (i, m) in lab.machines().iter().enumerate() {
             m.install_unit(Path::new(AGENT_UNIT));
@@ -40,16 +51,22 @@ impl Cluster {
             m.systemctl(&["daemon-reload"]);
             m.systemctl(&["enable", "--now", "fleetkit-agent.service"]);
         }
+        for m in &lab.machines()[..schedulers] {
+            m.install_unit(Path::new(SCHEDULER_UNIT));
+            m.systemctl(&["enable", "--now", "fleetkit-scheduler.service"]);
+        }
         let dir = tempfile::tempdir().expect("temp dir");
         let mut c = Self { lab, dir, scheduler: None };
-        let endpoints = c.lab.endpoints();
-        let scheduler = Command::new(tool("clusterctl"))
-            .args(["--endpoints", &endpoints, "schedule", "--watch", "--ttl", "3"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("start the scheduler");
-        c.scheduler = Some(scheduler);
+        if schedulers == 0 {
+            let endpoints = c.lab.endpoints();
+            let scheduler = Command::new(tool("clusterctl"))
+                .args(["--endpoints", &endpoints, "schedule", "--watch", "--ttl", "3"])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .spawn()
+                .expect("start the scheduler");
+            c.scheduler = Some(scheduler);
+        }
         wait_until("every agent's machine record", Duration::from_secs(20), || {
             c.ok(&["list-machines", "--no-legend"]).lines().count() == machines
         });
@@ -93,24 +110,58 @@ impl Cluster {
 
     /// unit → (machine ID, ACTIVE, SUB) from `list-units --json`.
     fn units(&self) -> BTreeMap<String, (String, String, String)> {
-        self.ok(&["list-units", "--json"])
-            .lines()
-            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-            .map(|v| {
-                let s = |k: &str| v.get(k).and_then(|x| x.as_str()).unwrap_or("-").to_owned();
-                (s("unit"), (s("machine"), s("active"), s("sub")))
+        self.try_units().expect("list-units works")
+    }
+
+    /// `list-units`, or `None` while clusterctl fails (etcd electing a leader,
+    /// say): for waits that ride out a fault.
+    fn try_units(&self) -> Option<BTreeMap<String, (String, String, String)>> {
+        let out = self.clusterctl(&["list-units", "--json"]);
+        out.status.success().then(|| {
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+                .map(|v| {
+                    let s = |k: &str| v.get(k).and_then(|x| x.as_str()).unwrap_or("-").to_owned();
+                    (s("unit"), (s("machine"), s("active"), s("sub")))
+                })
+                .collect()
+        })
+    }
+
+    fn machine_of(&self, unit: &str) -> &Machine {
+        self.try_machine_of(&self.units(), unit).unwrap_or_else(|| panic!("{unit} is not on a lab machine"))
+    }
+
+    fn try_machine_of(
+        &self,
+        units: &BTreeMap<String, (String, String, String)>,
+        unit: &str,
+    ) -> Option<&Machine> {
+        let id = &units.get(unit)?.0;
+        self.lab.machines().iter().find(|m| id.starts_with(m.id()) || m.id().starts_with(id.as_str()))
+    }
+
+    /// Every active unit's InvocationID, read on its machine: the same value
+    /// later means it was not restarted.
+    fn invocations(&self) -> BTreeMap<String, String> {
+        self.units()
+            .into_iter()
+            .filter(|(_, (_, active, _))| active == "active")
+            .map(|(unit, _)| {
+                let id = self.machine_of(&unit).unit_property(&unit, "InvocationID");
+                assert!(!id.is_empty(), "{unit} has an InvocationID");
+                (unit, id)
             })
             .collect()
     }
 
-    fn machine_of(&self, unit: &str) -> &Machine {
-        let id =
-            self.units().get(unit).map(|u| u.0.clone()).unwrap_or_else(|| panic!("{unit} is not listed"));
-        self.lab
-            .machines()
-            .iter()
-            .find(|m| id.starts_with(m.id()) || m.id().starts_with(&id))
-            .unwrap_or_else(|| panic!("{unit} on {id}, not a lab machine"))
+    /// The address announced for instance `i` (`/announce/services/node-etcdI`).
+    fn announced(&self, i: u32) -> Option<String> {
+        let key = format!("/announce/services/node-etcd{i}");
+        let out = self.lab.etcdctl().args(["get", "--print-value-only", &key]).output().ok()?;
+        let v = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        (!v.is_empty()).then_some(v)
     }
 
     /// Every assignment: `assign/ID/NAME` keys, read with etcdctl.
@@ -208,22 +259,9 @@ fn agents_run_the_tutorial_report_real_states_and_survive_restarts_and_a_leader_
     });
     assert!(!m3.exec(&["test", "-e", "/run/systemd/system/node-etcd@3.service"]).status.success());
 
-    // Every running unit's InvocationID: the same value means not restarted.
-    let invocations = || -> BTreeMap<String, String> {
-        c.units()
-            .into_iter()
-            .filter(|(_, (_, active, _))| active == "active")
-            .map(|(unit, _)| {
-                let id = c.machine_of(&unit).unit_property(&unit, "InvocationID");
-                assert!(!id.is_empty(), "{unit} has an InvocationID");
-                (unit, id)
-            })
-            .collect()
-    };
-
     // Restarting the agent, gently and not: nothing restarts, nothing moves.
     let m1 = c.machine_of("node-etcd@1.service").clone();
-    let before = invocations();
+    let before = c.invocations();
     assert_eq!(before.len(), 4, "{before:?}");
     let assigned = c.assignments();
     m1.systemctl(&["restart", "fleetkit-agent.service"]);
@@ -232,14 +270,14 @@ fn agents_run_the_tutorial_report_real_states_and_survive_restarts_and_a_leader_
         m1.unit_property("fleetkit-agent.service", "ActiveState") == "active"
             && m1.unit_property("fleetkit-agent.service", "NRestarts") == "1"
     });
-    assert_eq!(invocations(), before, "no unit was restarted");
+    assert_eq!(c.invocations(), before, "no unit was restarted");
     assert_eq!(c.assignments(), assigned, "no assignment changed");
 
     // The etcd leader killed: nothing restarts, nothing moves, states stay current.
     let leader = c.lab.wait_leader(None, Duration::from_secs(10));
     c.lab.etcd()[leader].kill();
     let _ = c.lab.wait_leader(Some(leader), Duration::from_secs(10));
-    assert_eq!(invocations(), before, "no unit was restarted");
+    assert_eq!(c.invocations(), before, "no unit was restarted");
     assert_eq!(c.assignments(), assigned, "no assignment changed");
     c.ok(&["stop", "node-etcd@2.service"]);
     wait_until("node-etcd@2 inactive after the leader change", Duration::from_secs(20), || {
@@ -247,7 +285,7 @@ fn agents_run_the_tutorial_report_real_states_and_survive_restarts_and_a_leader_
     });
     let mut expected = before;
     expected.retain(|u, _| !u.contains("@2."));
-    assert_eq!(invocations(), expected, "only the stopped units changed");
+    assert_eq!(c.invocations(), expected, "only the stopped units changed");
 }
 
 #[test]
@@ -472,4 +510,110 @@ fn status_journal_and_ssh_reach_a_units_machine_and_say_when_it_is_gone() {
     let out = remote(&["ssh"], &[&m.id()[..8], "--", "true"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no machine's ID starts with"), "{out:?}");
+}
+
+/// The tutorial's three instances through what a cluster meets: a machine
+/// killed while the scheduler leader dies, a machine killed while the etcd
+/// leader dies, and etcd without quorum for 30 s. Schedulers run on two
+/// machines, as the shipped service; a watch on `assign/` over the whole
+/// test never sees one unit on two machines.
+#[test]
+fn the_tutorial_fails_over_through_scheduler_and_etcd_faults() {
+    let c = Cluster::start_with(4, 2);
+    let watch = AssignWatch::start(|| c.lab.etcdctl(), "/fleetkit");
+    c.submit_tutorial();
+    c.ok(&["start", "node-etcd@1.service", "node-etcd@2.service", "node-etcd@3.service"]);
+    let answers_elsewhere = |i: u32, dead: &Machine| {
+        let unit = format!("node-etcd@{i}.service");
+        let units = c.try_units()?;
+        let m = c.try_machine_of(&units, &unit)?.clone();
+        let sidekick = unit.replace("node-etcd@", "node-etcd-discovery@");
+        (m.id() != dead.id()
+            && units.get(&unit).is_some_and(|u| u.1 == "active")
+            && units.get(&sidekick).is_some_and(|u| u.1 == "active" && m.id().starts_with(&u.0))
+            && http_get(&format!("{}:3000", m.ip()), "/").is_some()
+            && c.announced(i) == Some(format!("{}:3000", m.ip())))
+        .then_some(m)
+    };
+    let scheduler_leader = || {
+        c.lab
+            .machines()
+            .iter()
+            .find(|m| {
+                m.is_running()
+                    && m.journal(&["-u", "fleetkit-scheduler.service"])
+                        .lines()
+                        .rev()
+                        .find(|l| {
+                            l.contains(" leads (") || l.contains("lost the lead") || l.contains("resigned")
+                        })
+                        .is_some_and(|l| l.contains(" leads ("))
+            })
+            .cloned()
+    };
+
+    // A machine dies and, during its failover, the scheduler leader too.
+    let dead = c.machine_of("node-etcd@1.service").clone();
+    let leader = wait_for("a scheduler leader", Duration::from_secs(10), scheduler_leader).0;
+    let others: Vec<String> =
+        c.invocations().into_iter().filter(|(u, _)| !u.contains("@1.")).map(|(u, _)| u).collect();
+    let before = c.invocations();
+    dead.kill();
+    if leader.id() != dead.id() {
+        leader.systemctl(&["kill", "-s", "KILL", "fleetkit-scheduler.service"]);
+    }
+    wait_for("node-etcd@1 answering and announced on another machine", Duration::from_secs(40), || {
+        answers_elsewhere(1, &dead)
+    });
+    for u in &others {
+        assert_eq!(c.invocations().get(u), before.get(u), "{u} was not restarted");
+    }
+    dead.start(); // back, empty: the fourth machine again
+    wait_until("four machines again", Duration::from_secs(30), || {
+        let out = c.clusterctl(&["list-machines", "--no-legend"]);
+        String::from_utf8_lossy(&out.stdout).lines().count() == 4
+    });
+
+    // A machine dies and, during its failover, the etcd leader member.
+    let dead = c.machine_of("node-etcd@2.service").clone();
+    let before = c.invocations();
+    dead.kill();
+    let member = c.lab.wait_leader(None, Duration::from_secs(10));
+    c.lab.etcd()[member].kill();
+    wait_for("node-etcd@2 answering and announced on another machine", Duration::from_secs(40), || {
+        answers_elsewhere(2, &dead)
+    });
+    for (u, id) in &before {
+        if !u.contains("@2.") {
+            assert_eq!(c.invocations().get(u), Some(id), "{u} was not restarted");
+        }
+    }
+    c.lab.etcd()[member].start();
+
+    // etcd without quorum for 30 s: nothing restarts, nothing moves, and
+    // every announcement is back within seconds of quorum.
+    let before = c.invocations();
+    let assigned = c.assignments();
+    let keep = c.lab.wait_leader(None, Duration::from_secs(10));
+    let stopped: Vec<usize> = (0..3).filter(|i| *i != keep).collect();
+    for i in &stopped {
+        c.lab.etcd()[*i].stop();
+    }
+    let outage = std::time::Instant::now();
+    while outage.elapsed() < Duration::from_secs(30) {
+        std::thread::park_timeout(Duration::from_secs(1));
+    }
+    for i in &stopped {
+        c.lab.etcd()[*i].start();
+    }
+    // etcd cancels watches while it has no leader; nothing commits then, so a
+    // new watch from here on misses no write.
+    let watch_after = AssignWatch::start(|| c.lab.etcdctl(), "/fleetkit");
+    wait_until("every announcement back after quorum", Duration::from_secs(20), || {
+        (1..=3).all(|i| c.announced(i).is_some())
+    });
+    assert_eq!(c.invocations(), before, "no unit restarted");
+    assert_eq!(c.assignments(), assigned, "no assignment changed");
+    assert_eq!(watch.violations(), Vec::<String>::new(), "a unit was on two machines");
+    assert_eq!(watch_after.violations(), Vec::<String>::new(), "a unit was on two machines");
 }

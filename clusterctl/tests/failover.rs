@@ -2,13 +2,11 @@
 
 mod common;
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::collections::BTreeSet;
+use std::process::Command;
 use std::time::Duration;
 
-use common::Env;
+use common::{AssignWatch, Env};
 use fleetkit_tests::wait::{wait_for, wait_until};
 
 const MACHINE_TTL: u32 = 3;
@@ -55,61 +53,6 @@ fn an_instance_and_its_sidekick_move_together_within_ttl_plus_two_seconds() {
     assert!(table.contains(&format!("node-etcd@1.service\t\t{}...", &free[..8])), "{table}");
 }
 
-/// Follows `assign/` with `etcdctl watch` and records any moment at which
-/// one unit is assigned to two machines.
-struct AssignWatch {
-    child: std::process::Child,
-    violations: Arc<Mutex<Vec<String>>>,
-    events: Arc<Mutex<usize>>,
-}
-
-impl AssignWatch {
-    fn start(env: &Env) -> AssignWatch {
-        let dir = format!("{}/assign/", env.prefix);
-        let mut child =
-            env.etcd.etcdctl().args(["watch", "--prefix", &dir]).stdout(Stdio::piped()).spawn().unwrap();
-        let violations = Arc::new(Mutex::new(Vec::new()));
-        let events = Arc::new(Mutex::new(0));
-        let (v, n, d) = (Arc::clone(&violations), Arc::clone(&events), dir.clone());
-        let out = child.stdout.take().unwrap();
-        std::thread::spawn(move || {
-            let mut state: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-            let mut lines = BufReader::new(out).lines().map_while(Result::ok);
-            while let (Some(kind), Some(key), Some(_value)) = (lines.next(), lines.next(), lines.next()) {
-                *n.lock().unwrap() += 1;
-                let Some((m, u)) = key.strip_prefix(&d).and_then(|r| r.split_once('/')) else { continue };
-                let set = state.entry(u.to_string()).or_default();
-                if kind == "PUT" {
-                    set.insert(m.to_string());
-                } else {
-                    set.remove(m);
-                }
-                if set.len() > 1 {
-                    v.lock().unwrap().push(format!("{u} on {set:?}"));
-                }
-            }
-        });
-        // Wait until the watch is in place: a probe key must come through.
-        let probe = format!("{dir}_probe");
-        wait_until("the assign/ watch to start", Duration::from_secs(10), || {
-            env.etcd.etcdctl().args(["put", &probe, "x"]).output().unwrap();
-            *events.lock().unwrap() > 0
-        });
-        AssignWatch { child, violations, events }
-    }
-
-    fn violations(&self) -> Vec<String> {
-        self.violations.lock().unwrap().clone()
-    }
-}
-
-impl Drop for AssignWatch {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn signal(pid: u32, sig: &str) {
     let ok = Command::new("kill").args([sig, &pid.to_string()]).status().unwrap().success();
     assert!(ok, "kill {sig} {pid}");
@@ -119,7 +62,7 @@ fn signal(pid: u32, sig: &str) {
 fn a_follower_takes_over_and_no_unit_is_ever_on_two_machines() {
     let env = Env::new();
     env.submit_tutorial();
-    let watch = AssignWatch::start(&env);
+    let watch = AssignWatch::start(|| env.etcd.etcdctl(), &env.prefix);
     let mut machines = env.machines(4, MACHINE_TTL);
 
     let mut a = env.spawn(&["schedule", "--watch", "--ttl", "2"]);
@@ -149,7 +92,7 @@ fn a_follower_takes_over_and_no_unit_is_ever_on_two_machines() {
             && env.machine_of("node-etcd-discovery@1.service") == env.machine_of("node-etcd@1.service")
     });
     assert!(b.stderr().contains("leads"), "{}", b.stderr());
-    assert!(*watch.events.lock().unwrap() > 10, "the watch saw 6 assignments and a move of 2");
+    assert!(watch.events() > 10, "the watch saw 6 assignments and a move of 2");
     assert_eq!(watch.violations(), Vec::<String>::new());
 }
 
@@ -157,7 +100,7 @@ fn a_follower_takes_over_and_no_unit_is_ever_on_two_machines() {
 fn a_paused_leader_that_lost_its_lease_writes_nothing_when_it_wakes() {
     let env = Env::new();
     env.submit_tutorial();
-    let watch = AssignWatch::start(&env);
+    let watch = AssignWatch::start(|| env.etcd.etcdctl(), &env.prefix);
     let _machines = env.machines(4, 30);
 
     let a = env.spawn(&["schedule", "--watch", "--ttl", "2"]);

@@ -244,3 +244,63 @@ pub fn tutorial_units() -> Vec<String> {
         .flat_map(|i| [format!("node-etcd@{i}.service"), format!("node-etcd-discovery@{i}.service")])
         .collect()
 }
+
+/// Follows `assign/` with `etcdctl watch` and records any moment at which
+/// one unit is assigned to two machines.
+pub struct AssignWatch {
+    child: std::process::Child,
+    violations: Arc<Mutex<Vec<String>>>,
+    events: Arc<Mutex<usize>>,
+}
+
+impl AssignWatch {
+    /// Watches `PREFIX/assign/` with the etcdctl that `etcdctl` makes.
+    pub fn start(etcdctl: impl Fn() -> Command, prefix: &str) -> AssignWatch {
+        let dir = format!("{prefix}/assign/");
+        let mut child = etcdctl().args(["watch", "--prefix", &dir]).stdout(Stdio::piped()).spawn().unwrap();
+        let violations = Arc::new(Mutex::new(Vec::new()));
+        let events = Arc::new(Mutex::new(0));
+        let (v, n, d) = (Arc::clone(&violations), Arc::clone(&events), dir.clone());
+        let out = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            let mut state: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+            let mut lines = BufReader::new(out).lines().map_while(Result::ok);
+            while let (Some(kind), Some(key), Some(_value)) = (lines.next(), lines.next(), lines.next()) {
+                *n.lock().unwrap() += 1;
+                let Some((m, u)) = key.strip_prefix(&d).and_then(|r| r.split_once('/')) else { continue };
+                let set = state.entry(u.to_string()).or_default();
+                if kind == "PUT" {
+                    set.insert(m.to_string());
+                } else {
+                    set.remove(m);
+                }
+                if set.len() > 1 {
+                    v.lock().unwrap().push(format!("{u} on {set:?}"));
+                }
+            }
+        });
+        // Wait until the watch is in place: a probe key must come through.
+        let probe = format!("{dir}_probe");
+        wait_until("the assign/ watch to start", Duration::from_secs(10), || {
+            etcdctl().args(["put", &probe, "x"]).output().unwrap();
+            *events.lock().unwrap() > 0
+        });
+        AssignWatch { child, violations, events }
+    }
+
+    /// How many events the watch has seen.
+    pub fn events(&self) -> usize {
+        *self.events.lock().unwrap()
+    }
+
+    pub fn violations(&self) -> Vec<String> {
+        self.violations.lock().unwrap().clone()
+    }
+}
+
+impl Drop for AssignWatch {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
