@@ -122,3 +122,17 @@ fn a_paused_leader_that_lost_its_lease_writes_nothing_when_it_wakes() {
     }
     assert_eq!(watch.violations(), Vec::<String>::new());
 }
+
+#[test]
+fn every_verb_works_with_a_dead_member_first_among_the_endpoints() {
+    let mut etcd = fleetkit_tests::etcd::EtcdCluster::three();
+    let endpoints = etcd.endpoints_arg();
+    etcd.member(0).kill();
+    for _ in 0..10 {
+        let out = Command::new(fleetkit_tests::bin::tool("clusterctl"))
+            .args(["--endpoints", &endpoints, "list-machines"])
+            .output()
+            .expect("run clusterctl");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+}

@@ -100,9 +100,81 @@ impl EtcdArgs {
     /// message that names the endpoints.
     pub async fn connect(&self) -> Result<Client, String> {
         let (endpoints, opts) = self.options()?;
-        Client::connect(&endpoints, Some(opts))
+        let tls = self.cacert.is_some() || self.cert.is_some();
+        let urls: Vec<String> = endpoints.iter().map(|e| full_url(e, tls)).collect();
+        // etcd-client spreads requests over every endpoint it was given and
+        // does not move on from one that is down: a dead member fails a
+        // share of every request. So the client gets the members that
+        // answer, and a task keeps that set current while the client lives.
+        let live = reachable(&urls, self.dial_timeout).await;
+        let start = if live.is_empty() { urls.clone() } else { live.clone() };
+        let client = Client::connect(&start, Some(opts))
             .await
-            .map_err(|e| format!("cannot reach etcd at {}: {e}", endpoints.join(",")))
+            .map_err(|e| format!("cannot reach etcd at {}: {e}", endpoints.join(",")))?;
+        if urls.len() > 1 {
+            tokio::spawn(follow_endpoints(client.clone(), urls, start, self.dial_timeout));
+        }
+        Ok(client)
+    }
+}
+
+/// How often the set of live endpoints is checked again.
+const ENDPOINT_CHECK: Duration = Duration::from_secs(1);
+
+/// `host:port` as the URL etcd-client makes of it, so that adding and
+/// removing it later names the same endpoint.
+fn full_url(endpoint: &str, tls: bool) -> String {
+    if endpoint.starts_with("http://") || endpoint.starts_with("https://") {
+        endpoint.trim_end_matches('/').to_owned()
+    } else {
+        format!("{}://{endpoint}", if tls { "https" } else { "http" })
+    }
+}
+
+/// The endpoints that accept a TCP connection: all that answer by the time
+/// the first has, plus a moment, or none within `timeout`.
+async fn reachable(urls: &[String], timeout: Duration) -> Vec<String> {
+    use futures_util::stream::{FuturesUnordered, StreamExt};
+    let mut probes: FuturesUnordered<_> =
+        urls.iter().map(|u| async move { (u.clone(), tcp_alive(u, timeout).await) }).collect();
+    let mut live = Vec::new();
+    let mut deadline = tokio::time::Instant::now() + timeout;
+    while let Ok(Some((url, alive))) = tokio::time::timeout_at(deadline, probes.next()).await {
+        if alive {
+            if live.is_empty() {
+                deadline = deadline.min(tokio::time::Instant::now() + Duration::from_millis(200));
+            }
+            live.push(url);
+        }
+    }
+    // In the order given, as the user listed them.
+    urls.iter().filter(|u| live.contains(u)).cloned().collect()
+}
+
+async fn tcp_alive(url: &str, timeout: Duration) -> bool {
+    let hostport = url.split("://").last().unwrap_or(url).trim_end_matches('/');
+    matches!(tokio::time::timeout(timeout, tokio::net::TcpStream::connect(hostport)).await, Ok(Ok(_)))
+}
+
+/// Keeps `client`'s endpoints to those of `all` that answer: a member that
+/// dies is taken out within about a second, one that comes back is put back.
+/// The last endpoint is never taken out (with all down there is nothing
+/// better to try).
+async fn follow_endpoints(client: Client, all: Vec<String>, mut current: Vec<String>, timeout: Duration) {
+    loop {
+        tokio::time::sleep(ENDPOINT_CHECK).await;
+        let live = reachable(&all, timeout.min(ENDPOINT_CHECK)).await;
+        let back: Vec<String> = live.iter().filter(|u| !current.contains(u)).cloned().collect();
+        for url in back {
+            if client.add_endpoint(&url).await.is_ok() {
+                current.push(url);
+            }
+        }
+        for url in all.iter().filter(|u| !live.contains(u)) {
+            if current.len() > 1 && current.contains(url) && client.remove_endpoint(url).await.is_ok() {
+                current.retain(|c| c != url);
+            }
+        }
     }
 }
 

@@ -246,19 +246,6 @@ impl Lab {
         self.etcd.iter().map(EtcdMember::client_url).collect::<Vec<_>>().join(",")
     }
 
-    /// The client URLs of the members whose containers run, comma separated
-    /// (every member's when none does).
-    #[must_use]
-    pub fn live_endpoints(&self) -> String {
-        let live: Vec<String> =
-            self.etcd.iter().filter(|m| m.is_running()).map(EtcdMember::client_url).collect();
-        if live.is_empty() {
-            self.endpoints()
-        } else {
-            live.join(",")
-        }
-    }
-
     /// etcdctl on the host against every member.
     #[must_use]
     pub fn etcdctl(&self) -> Command {
