@@ -161,8 +161,11 @@ async fn tcp_alive(url: &str, timeout: Duration) -> bool {
 /// The last endpoint is never taken out (with all down there is nothing
 /// better to try).
 async fn follow_endpoints(client: Client, all: Vec<String>, mut current: Vec<String>, timeout: Duration) {
+    let mut every = tokio::time::interval(ENDPOINT_CHECK);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    every.tick().await; // the first tick is now: the set was just checked
     loop {
-        tokio::time::sleep(ENDPOINT_CHECK).await;
+        every.tick().await;
         let live = reachable(&all, timeout.min(ENDPOINT_CHECK)).await;
         let back: Vec<String> = live.iter().filter(|u| !current.contains(u)).cloned().collect();
         for url in back {

@@ -624,7 +624,7 @@ impl Agent<'_> {
         if !matches!(job.result.as_str(), "done" | "canceled") {
             log(&format!("{}: job {}", job.unit, job.result));
         }
-        self.refresh(&job.unit.clone()).await;
+        self.refresh(&job.unit).await;
     }
 
     /// `--fence`: stop every unit; they start again once etcd confirms
