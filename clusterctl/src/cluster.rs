@@ -12,6 +12,7 @@
 use std::collections::BTreeMap;
 
 use etcd_client::{Client, Compare, CompareOp, GetOptions, KvClient, Txn, TxnOp};
+use fleetkit_core::etcd::{retrying, Retry};
 use fleetkit_core::records::{MachineRecord, UnitRecord};
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 use serde::de::DeserializeOwned;
@@ -213,6 +214,40 @@ impl Cluster {
         self.client.kv_client().max_decoding_message_size(MAX_MESSAGE)
     }
 
+    /// One range request, sent again while etcd is briefly unavailable (a
+    /// member died, its leadership is being taken over), so that a dead
+    /// member goes unnoticed by every reader.
+    ///
+    /// # Errors
+    /// etcd's error once the request cannot succeed or the window is over.
+    pub async fn get(
+        &self,
+        key: impl Into<Vec<u8>>,
+        opts: Option<GetOptions>,
+    ) -> Result<etcd_client::GetResponse, etcd_client::Error> {
+        let key = key.into();
+        retrying(Retry::Read, || {
+            let mut kv = self.kv();
+            let (key, opts) = (key.clone(), opts.clone());
+            async move { kv.get(key, opts).await }
+        })
+        .await
+    }
+
+    /// One transaction, sent again only when etcd surely did not apply it
+    /// (no leader yet, no member reachable).
+    ///
+    /// # Errors
+    /// etcd's error.
+    pub async fn txn(&self, txn: Txn) -> Result<etcd_client::TxnResponse, etcd_client::Error> {
+        retrying(Retry::Write, || {
+            let mut kv = self.kv();
+            let txn = txn.clone();
+            async move { kv.txn(txn).await }
+        })
+        .await
+    }
+
     /// Reads one prefix at `revision` (0: the newest), returning the
     /// revision read and `(key suffix, value)` pairs.
     ///
@@ -233,7 +268,6 @@ impl Cluster {
             opts = opts.with_keys_only();
         }
         let mut resp = self
-            .kv()
             .get(prefix.as_str(), Some(opts))
             .await
             .map_err(etcd_err(&format!("reading {prefix}")))?;
@@ -256,7 +290,7 @@ impl Cluster {
     pub async fn read_all(&self, dirs: &[Dir]) -> Result<(i64, Vec<Vec<(String, Vec<u8>)>>), String> {
         // One cheap request fixes the revision every range is pinned to.
         let probe = self.keys.probe();
-        let resp = self.kv().get(probe.as_str(), None).await.map_err(etcd_err("reading the revision"))?;
+        let resp = self.get(probe.as_str(), None).await.map_err(etcd_err("reading the revision"))?;
         let rev = resp.header().map_or(0, etcd_client::ResponseHeader::revision);
         let reads = dirs.iter().map(|d| self.range(*d, rev, false));
         let results = futures_util::future::try_join_all(reads).await?;
@@ -350,9 +384,8 @@ impl Cluster {
         let batches: Vec<Vec<TxnOp>> = chunk(ops, MAX_TXN_OPS);
         let results: Vec<bool> = stream::iter(batches)
             .map(|batch| {
-                let mut kv = self.kv();
                 let txn = Txn::new().when(guard.to_vec()).and_then(batch);
-                async move { kv.txn(txn).await.map(|r| r.succeeded()).map_err(etcd_err("writing")) }
+                async move { self.txn(txn).await.map(|r| r.succeeded()).map_err(etcd_err("writing")) }
             })
             .buffer_unordered(TXN_IN_FLIGHT)
             .try_collect()
@@ -371,7 +404,7 @@ impl Cluster {
             .with_sort(etcd_client::SortTarget::Create, etcd_client::SortOrder::Ascend)
             .with_limit(1);
         let resp =
-            self.kv().get(prefix.as_str(), Some(opts)).await.map_err(etcd_err("reading the election"))?;
+            self.get(prefix.as_str(), Some(opts)).await.map_err(etcd_err("reading the election"))?;
         Ok(resp.kvs().first().map(|kv| String::from_utf8_lossy(kv.value()).into_owned()))
     }
 }

@@ -468,7 +468,6 @@ pub async fn announcements(
 ) -> Result<(), ToolError> {
     let cols = columns::<AnnouncementColumn>(args)?;
     let resp = cluster
-        .kv()
         .get(prefix, Some(GetOptions::new().with_prefix()))
         .await
         .map_err(|e| ToolError::negative(etcd_err(&format!("reading {prefix}"))(e)))?;

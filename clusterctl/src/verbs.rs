@@ -59,7 +59,7 @@ pub async fn submit(
                 TxnOp::put(cluster.keys.desired(&rec.name), Desired::Inactive.as_str(), None),
             ])
             .or_else(vec![TxnOp::get(key.as_str(), None)]);
-        let resp = cluster.kv().txn(txn).await.map_err(|e| ToolError::negative(etcd_err("submitting")(e)))?;
+        let resp = cluster.txn(txn).await.map_err(|e| ToolError::negative(etcd_err("submitting")(e)))?;
         if resp.succeeded() {
             writeln!(out, "Unit {} inactive", rec.name)?;
             continue;
@@ -94,7 +94,7 @@ pub async fn cat(cluster: &Cluster, name: &str, out: &mut impl Write) -> Result<
     let name = units::canonical(name);
     let get = |n: String| async move {
         let resp =
-            cluster.kv().get(cluster.keys.unit(&n), None).await.map_err(etcd_err("reading the unit"))?;
+            cluster.get(cluster.keys.unit(&n), None).await.map_err(etcd_err("reading the unit"))?;
         match resp.kvs().first() {
             Some(kv) => serde_json::from_slice::<UnitRecord>(kv.value())
                 .map(Some)
@@ -346,7 +346,7 @@ pub async fn destroy(cluster: &Cluster, names: &[String], out: &mut impl Write) 
             TxnOp::delete(cluster.keys.unit(&name), None),
             TxnOp::delete(cluster.keys.desired(&name), None),
         ]);
-        let resp = cluster.kv().txn(txn).await.map_err(|e| ToolError::negative(etcd_err("destroying")(e)))?;
+        let resp = cluster.txn(txn).await.map_err(|e| ToolError::negative(etcd_err("destroying")(e)))?;
         let deleted: i64 = resp
             .op_responses()
             .into_iter()

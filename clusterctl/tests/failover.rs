@@ -136,3 +136,29 @@ fn every_verb_works_with_a_dead_member_first_among_the_endpoints() {
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     }
 }
+
+#[test]
+fn reads_and_writes_right_after_the_leader_member_dies_succeed() {
+    // The requests meet the election that follows ("leader changed", "no
+    // leader"), which is etcd being briefly unavailable, not a failure.
+    let mut etcd = fleetkit_tests::etcd::EtcdCluster::three();
+    let endpoints = etcd.endpoints_arg();
+    let leader = etcd.wait_leader(None, Duration::from_secs(10));
+    etcd.member(leader).kill();
+    let unit = std::env::temp_dir().join(format!("fk-failover-{}.service", std::process::id()));
+    std::fs::write(&unit, "[Service]\nExecStart=/bin/true\n").unwrap();
+    for args in [
+        vec!["list-machines"],
+        vec!["submit", unit.to_str().unwrap()],
+        vec!["list-unit-files"],
+        vec!["destroy", unit.file_name().unwrap().to_str().unwrap()],
+    ] {
+        let out = Command::new(fleetkit_tests::bin::tool("clusterctl"))
+            .args(["--endpoints", &endpoints, "--prefix", "/fk-failover"])
+            .args(&args)
+            .output()
+            .expect("run clusterctl");
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let _ = std::fs::remove_file(&unit);
+}

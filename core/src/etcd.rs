@@ -181,6 +181,66 @@ async fn follow_endpoints(client: Client, all: Vec<String>, mut current: Vec<Str
     }
 }
 
+/// How long a request is sent again while etcd is briefly unavailable: a
+/// member that dies takes its leadership with it, and the election that
+/// follows takes a second or two.
+pub const TRANSIENT_WINDOW: Duration = Duration::from_secs(6);
+
+/// Whether a request may be sent again after `err`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retry {
+    /// A read changes nothing: any unavailability ("leader changed", a
+    /// member going away, no connection) is worth another try.
+    Read,
+    /// A write may have been applied when the answer was lost, so it is
+    /// sent again only when etcd said it did not take it ("no leader") or
+    /// no member could be reached at all.
+    Write,
+}
+
+/// Whether `err` says etcd was unavailable for a moment, so that sending the
+/// request of kind `retry` again is safe and may succeed.
+#[must_use]
+pub fn is_transient(err: &etcd_client::Error, retry: Retry) -> bool {
+    use etcd_client::Error as E;
+    match err {
+        E::GRpcStatus(s) if s.code() == tonic::Code::Unavailable => {
+            let m = s.message();
+            retry == Retry::Read
+                || m.contains("no leader")
+                || m.contains("transport error")
+                || m.contains("no address available")
+                || m.contains("error trying to connect")
+        }
+        E::TransportError(_) => true,
+        _ => false,
+    }
+}
+
+/// Runs `op`, sending it again (after 50 ms, then up to 500 ms) while etcd
+/// answers with a transient error, for at most [`TRANSIENT_WINDOW`]. What
+/// etcd refuses for the request itself is returned at once.
+///
+/// # Errors
+/// The last error, transient or not.
+pub async fn retrying<T, F, Fut>(retry: Retry, mut op: F) -> Result<T, etcd_client::Error>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, etcd_client::Error>>,
+{
+    let deadline = tokio::time::Instant::now() + TRANSIENT_WINDOW;
+    let mut pause = Duration::from_millis(50);
+    loop {
+        match op().await {
+            Err(e) if is_transient(&e, retry) && tokio::time::Instant::now() + pause < deadline => {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_millis(500));
+            }
+            other => return other,
+        }
+    }
+}
+
 fn read_pem(path: &PathBuf, flag: &str) -> Result<Vec<u8>, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("{flag} {}: {e}", path.display()))?;
     if !bytes.windows(11).any(|w| w == b"-----BEGIN ") {

@@ -404,7 +404,6 @@ impl Agent<'_> {
         let dir = self.assign_dir();
         let resp = self
             .cluster
-            .kv()
             .get(dir.as_str(), Some(GetOptions::new().with_prefix()))
             .await
             .map_err(|e| format!("etcd: reading {dir}: {e}"))?;
@@ -418,7 +417,6 @@ impl Agent<'_> {
         let states = self.states_dir();
         let stale = self
             .cluster
-            .kv()
             .get(states.as_str(), Some(GetOptions::new().with_prefix().with_keys_only()))
             .await
             .map_err(|e| format!("etcd: reading {states}: {e}"))?;
@@ -549,7 +547,7 @@ impl Agent<'_> {
         for chunk in wanted.chunks(MAX_TXN_OPS) {
             let ops: Vec<TxnOp> =
                 chunk.iter().map(|(name, _)| TxnOp::get(self.cluster.keys.unit(name), None)).collect();
-            let resp = self.cluster.kv().txn(Txn::new().and_then(ops)).await;
+            let resp = self.cluster.txn(Txn::new().and_then(ops)).await;
             let responses = match resp {
                 Ok(r) => r.op_responses(),
                 Err(e) => {
@@ -688,7 +686,7 @@ impl Agent<'_> {
             }
         }
         for chunk in ops.chunks(MAX_TXN_OPS) {
-            if let Err(e) = self.cluster.kv().txn(Txn::new().and_then(chunk.to_vec())).await {
+            if let Err(e) = self.cluster.txn(Txn::new().and_then(chunk.to_vec())).await {
                 warn(&format!("etcd: writing unit states: {e}; retrying"));
                 return;
             }
