@@ -57,7 +57,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<Exit, ToolError> 
 }
 
 async fn dispatch(cli: Cli) -> Result<Exit, ToolError> {
-    let client = cli.etcd.connect().await.map_err(ToolError::negative)?;
+    let client = cli.etcd.connect().await?;
     let cluster = Cluster { client, keys: Keys::new(&cli.prefix) };
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
@@ -97,7 +97,7 @@ async fn dispatch(cli: Cli) -> Result<Exit, ToolError> {
         Verb::Schedule { watch: true, ttl } => {
             let mut long = cli.etcd.clone();
             long.command_timeout = Duration::from_secs(365 * 24 * 3600);
-            let waiter = long.connect().await.map_err(ToolError::negative)?;
+            let waiter = long.connect().await?;
             schedule::watch(&cluster, &waiter, ttl).await
         }
     };

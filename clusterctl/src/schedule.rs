@@ -18,6 +18,7 @@ use etcd_client::{Client, Compare, EventType, TxnOp, WatchOptions};
 use fleetkit_core::log::{Level, Log};
 use fleetkit_core::notify::Notifier;
 use fleetkit_core::signals::Shutdown;
+use fleetkit_core::exit::Kind;
 use fleetkit_core::{Exit, ToolError};
 use tokio::sync::oneshot;
 use tokio::time::{sleep, sleep_until, Instant};
@@ -195,7 +196,7 @@ pub async fn once(cluster: &Cluster, ttl: i64, out: &mut impl Write) -> Result<E
     }
     let lines: Vec<String> =
         r.unplaceable.iter().map(|(u, why)| format!("cannot place {u}: {why}")).collect();
-    Err(ToolError::negative(lines.join("\nclusterctl: ")))
+    Err(ToolError::lines(Kind::Negative, lines))
 }
 
 /// `schedule --watch` tells systemd when it is in the election and whether it leads.

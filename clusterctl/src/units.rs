@@ -55,7 +55,7 @@ pub fn check_name(name: &str) -> Result<(), String> {
 fn diagnostics(name: &str, diags: &[Diagnostic]) -> String {
     let lines: Vec<String> =
         diags.iter().filter(|d| d.severity == Severity::Error).map(|d| d.display(name).to_string()).collect();
-    lines.join("\nclusterctl: ")
+    lines.join("\n")
 }
 
 /// The record of a submitted template: its text as written (specifiers

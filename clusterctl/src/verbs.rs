@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use etcd_client::{Compare, CompareOp, Txn, TxnOp, TxnOpResponse};
 use fleetkit_core::records::UnitRecord;
+use fleetkit_core::exit::Kind;
 use fleetkit_core::{Exit, ToolError};
 
 use crate::cluster::{etcd_err, Cluster, Desired, Snapshot, UnitState, Want};
@@ -82,7 +83,7 @@ pub async fn submit(
     if conflicts.is_empty() {
         Ok(Exit::SUCCESS)
     } else {
-        Err(ToolError::negative(conflicts.join("\nclusterctl: ")))
+        Err(ToolError::lines(Kind::Negative, conflicts))
     }
 }
 
@@ -146,8 +147,8 @@ pub async fn set_desired(
         if !problems.is_empty() {
             // All or nothing: say so, lest the others be taken for started.
             return Err(ToolError::negative(format!(
-                "{}\nclusterctl: nothing was {}ed: leave the units above out, or make room for them",
-                problems.join("\nclusterctl: "),
+                "{}\nnothing was {}ed: leave the units above out, or make room for them",
+                problems.join("\n"),
                 verb(target)
             )));
         }
@@ -295,7 +296,7 @@ async fn wait(
         }
         out.flush()?;
         if !failed.is_empty() {
-            return Err(ToolError::negative(failed.join("\n").replace('\n', "\nclusterctl: ")));
+            return Err(ToolError::lines(Kind::Negative, failed));
         }
         pending = still;
         if pending.is_empty() {

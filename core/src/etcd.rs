@@ -96,10 +96,10 @@ impl EtcdArgs {
     /// Connects to etcd with these options.
     ///
     /// # Errors
-    /// Bad options (see [`EtcdArgs::options`]) or a failed connection, as a
-    /// message that names the endpoints.
-    pub async fn connect(&self) -> Result<Client, String> {
-        let (endpoints, opts) = self.options()?;
+    /// Bad options (see [`EtcdArgs::options`], exit 2) or no member
+    /// reachable (exit 75), as a message that names the endpoints.
+    pub async fn connect(&self) -> Result<Client, crate::ToolError> {
+        let (endpoints, opts) = self.options().map_err(crate::ToolError::usage)?;
         let tls = self.cacert.is_some() || self.cert.is_some();
         let urls: Vec<String> = endpoints.iter().map(|e| full_url(e, tls)).collect();
         // etcd-client spreads requests over every endpoint it was given and
@@ -107,10 +107,21 @@ impl EtcdArgs {
         // share of every request. So the client gets the members that
         // answer, and a task keeps that set current while the client lives.
         let live = reachable(&urls, self.dial_timeout).await;
-        let start = if live.is_empty() { urls.clone() } else { live.clone() };
+        if live.is_empty() {
+            return Err(crate::ToolError::unavailable(format!(
+                "cannot reach etcd at {}: no member accepts connections (dial timeout {:?}) \
+                 (check that etcd runs and that --endpoints or ETCDCTL_ENDPOINTS names it)",
+                endpoints.join(","),
+                self.dial_timeout
+            )));
+        }
+        let start = live.clone();
         let client = Client::connect(&start, Some(opts))
             .await
-            .map_err(|e| format!("cannot reach etcd at {}: {e}", endpoints.join(",")))?;
+            .map_err(|e| {
+                let message = format!("cannot reach etcd at {}: {}", endpoints.join(","), describe(&e));
+                crate::ToolError::Message { code: kind_of(&e).exit(), message }
+            })?;
         if urls.len() > 1 {
             tokio::spawn(follow_endpoints(client.clone(), urls, start, self.dial_timeout));
         }
@@ -178,6 +189,101 @@ async fn follow_endpoints(client: Client, all: Vec<String>, mut current: Vec<Str
                 current.retain(|c| c != url);
             }
         }
+    }
+}
+
+/// An etcd request that failed: what was being done and etcd's own words
+/// with what to check, never gRPC's debug dump. The kind tells "try again
+/// later" (etcd unavailable) from "fix the request" (refused for its
+/// content or for the credentials).
+#[derive(Debug, thiserror::Error)]
+#[error("etcd: {what}: {}", describe(.err))]
+pub struct EtcdError {
+    pub what: String,
+    pub err: etcd_client::Error,
+}
+
+impl EtcdError {
+    pub fn new(what: impl Into<String>, err: etcd_client::Error) -> Self {
+        Self { what: what.into(), err }
+    }
+
+    /// `map_err(EtcdError::doing("reading units/"))`.
+    pub fn doing(what: &str) -> impl Fn(etcd_client::Error) -> Self + '_ {
+        move |err| Self::new(what, err)
+    }
+}
+
+impl crate::exit::Classify for EtcdError {
+    fn kind(&self) -> crate::exit::Kind {
+        kind_of(&self.err)
+    }
+}
+
+impl From<EtcdError> for crate::ToolError {
+    fn from(e: EtcdError) -> Self {
+        Self::from_error(&e)
+    }
+}
+
+/// Unavailable unless etcd refused the request itself (its size, its
+/// arguments, the credentials): that is the user's to fix.
+#[must_use]
+pub fn kind_of(err: &etcd_client::Error) -> crate::exit::Kind {
+    use crate::exit::Kind;
+    use tonic::Code;
+    match err {
+        etcd_client::Error::GRpcStatus(s) => match s.code() {
+            Code::InvalidArgument
+            | Code::PermissionDenied
+            | Code::Unauthenticated
+            | Code::FailedPrecondition
+            | Code::OutOfRange
+            | Code::AlreadyExists
+            | Code::NotFound => Kind::Usage,
+            _ => Kind::Unavailable,
+        },
+        etcd_client::Error::InvalidArgs(_)
+        | etcd_client::Error::InvalidUri(_)
+        | etcd_client::Error::InvalidMetadataValue(_)
+        | etcd_client::Error::Utf8Error(_)
+        | etcd_client::Error::EndpointError(_) => Kind::Usage,
+        _ => Kind::Unavailable,
+    }
+}
+
+/// etcd's message for `err` and, where it helps, what to check.
+#[must_use]
+pub fn describe(err: &etcd_client::Error) -> String {
+    use tonic::Code;
+    match err {
+        etcd_client::Error::GRpcStatus(s) => {
+            let msg = if s.message().is_empty() { s.code().description() } else { s.message() };
+            let hint = match s.code() {
+                Code::Unavailable | Code::DeadlineExceeded => {
+                    " (no etcd member answered in time: check that etcd runs and that --endpoints or \
+                     ETCDCTL_ENDPOINTS names it)"
+                }
+                Code::PermissionDenied | Code::Unauthenticated => {
+                    " (check --user, ETCDCTL_USER or the client certificate, and the role's permissions)"
+                }
+                _ if msg.contains("too large") => {
+                    " (etcd's request limit is --max-request-bytes, 1.5 MiB by default)"
+                }
+                _ => "",
+            };
+            format!("{msg}{hint}")
+        }
+        etcd_client::Error::TransportError(e) => {
+            // The innermost cause says it ("Connection refused"); tonic's
+            // outer layers only repeat "transport error".
+            let mut cause: &dyn std::error::Error = e;
+            while let Some(next) = cause.source() {
+                cause = next;
+            }
+            format!("cannot connect: {cause} (check that etcd runs and that --endpoints names it)")
+        }
+        other => other.to_string(),
     }
 }
 
