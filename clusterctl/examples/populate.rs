@@ -28,6 +28,9 @@ fn main() -> Result<(), String> {
     rt.block_on(async {
         let client = Client::connect([endpoint.as_str()], None).await.map_err(|e| e.to_string())?;
         let cluster = Cluster { client, keys: Keys::new(prefix) };
+        // Machines are records under a lease (a record without one is not a
+        // machine); an hour outlasts any bench run.
+        let lease = cluster.client.clone().lease_grant(3600, None).await.map_err(|e| e.to_string())?.id();
         let mut ops = Vec::with_capacity(machines + 2 * units);
         for m in 0..machines {
             let id = format!("{m:08x}{:024x}", m * 7919);
@@ -42,7 +45,7 @@ fn main() -> Result<(), String> {
             ops.push(TxnOp::put(
                 cluster.keys.machine(&id),
                 serde_json::to_string(&rec).map_err(|e| e.to_string())?,
-                None,
+                Some(etcd_client::PutOptions::new().with_lease(lease)),
             ));
         }
         for i in 0..units {
@@ -56,7 +59,7 @@ fn main() -> Result<(), String> {
                 None,
             ));
         }
-        cluster.write(ops, &[]).await?;
+        cluster.write(ops, &[]).await.map_err(|e| e.to_string())?;
         Ok(())
     })
 }

@@ -12,6 +12,8 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 use fleetkit_core::etcd::EtcdArgs;
 
+use crate::keys::Keys;
+
 const ABOUT: &str = "Control a fleetkit cluster: submit and start units, list them, run the scheduler";
 
 const LONG_ABOUT: &str = "\
@@ -52,7 +54,12 @@ EXAMPLES:
     clusterctl list-unit-files --json | jq -r 'select(.target == null) | .unit'
 
 EXIT STATUS:
-  0 done; 1 a unit could not be placed, a wait gave up, or etcd failed; 2 bad usage or input.
+  0 done; 1 a clean negative answer (a unit cannot be placed, a unit failed on its machine,
+  a wait gave up); 2 bad usage or input (a unit that is not submitted, a record etcd refused
+  for its size or the credentials); 75 etcd cannot be reached now: try again later.
+  A key in etcd that cannot be read (not a unit record, a desired state that is none of the
+  three, a machine record without a lease) is skipped with a warning that names it and the
+  fix; everything else goes on.
 
 ENVIRONMENT:
   ETCDCTL_ENDPOINTS, ETCDCTL_CACERT, ETCDCTL_CERT, ETCDCTL_KEY, ETCDCTL_USER,
@@ -203,7 +210,8 @@ pub struct Cli {
     pub etcd: EtcdArgs,
 
     /// where fleetkit's keys live in etcd
-    #[arg(long, env = "FLEETKIT_PREFIX", default_value = "/fleetkit", value_name = "PREFIX", global = true)]
+    #[arg(long, env = "FLEETKIT_PREFIX", default_value = "/fleetkit", value_name = "PREFIX", global = true,
+          value_parser = Keys::parse_prefix)]
     pub prefix: String,
 
     #[command(subcommand)]
@@ -315,7 +323,7 @@ pub enum Verb {
         #[command(flatten)]
         list: ListArgs,
         /// etcd key prefix to list (absolute, not under --prefix)
-        #[arg(default_value = "/announce/", value_name = "PREFIX")]
+        #[arg(default_value = "/announce/", value_name = "PREFIX", value_parser = Keys::parse_prefix)]
         key_prefix: String,
     },
     /// Show `systemctl status` of units on their machines (over ssh unless local)

@@ -9,15 +9,16 @@
 //! [`MAX_TXN_OPS`] operations (etcd's default `--max-txn-ops`), several in
 //! flight at once.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use etcd_client::{Client, Compare, CompareOp, GetOptions, KvClient, Txn, TxnOp};
-use fleetkit_core::etcd::{retrying, Retry};
+use fleetkit_core::etcd::{retrying, EtcdError, Retry};
 use fleetkit_core::records::{MachineRecord, UnitRecord};
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use crate::error::Error;
 use crate::keys::{Dir, Keys};
 
 /// etcd's default `--max-txn-ops`.
@@ -90,8 +91,7 @@ impl Assignment {
     /// A message naming the value, with control bytes escaped.
     pub fn parse(value: &[u8]) -> Result<Self, String> {
         let bad = |why: String| {
-            let shown: String =
-                String::from_utf8_lossy(&value[..value.len().min(80)]).escape_debug().collect();
+            let shown = shown(value);
             format!(
                 "assignment value \"{shown}\" is not {{\"hash\",\"state\":\"loaded\"|\"launched\"}} ({why}): \
                  leaving the unit as it is until the scheduler rewrites it"
@@ -138,6 +138,36 @@ pub struct Snapshot<U = UnitRecord> {
     pub assign: BTreeMap<(String, String), String>,
     /// (unit, machine) → reported state.
     pub states: BTreeMap<(String, String), UnitState>,
+    /// Keys that could not be used, each a warning that names the key and
+    /// the fix: one bad key never stops the rest of the cluster.
+    pub unreadable: Vec<String>,
+    /// Units whose record or desired value is unreadable: their
+    /// assignments are left as they are, neither moved nor removed.
+    pub as_is: BTreeSet<String>,
+    /// `machines/` keys that are not machines (not a record, or no lease),
+    /// with why: never placed on, flagged by `list-machines`.
+    pub not_machines: BTreeMap<String, String>,
+}
+
+/// One key read from a prefix: the part after the prefix, its value and
+/// its lease (0 for none).
+#[derive(Debug)]
+pub struct Entry {
+    pub key: String,
+    pub value: Vec<u8>,
+    pub lease: i64,
+}
+
+/// A value for a message: at most 80 bytes, control bytes escaped.
+#[must_use]
+pub fn shown(value: &[u8]) -> String {
+    let cut = &value[..value.len().min(80)];
+    let text: String = String::from_utf8_lossy(cut).escape_debug().collect();
+    if value.len() > 80 {
+        format!("{text}...")
+    } else {
+        text
+    }
 }
 
 impl<U> Default for Snapshot<U> {
@@ -149,11 +179,22 @@ impl<U> Default for Snapshot<U> {
             machines: BTreeMap::new(),
             assign: BTreeMap::new(),
             states: BTreeMap::new(),
+            unreadable: Vec::new(),
+            as_is: BTreeSet::new(),
+            not_machines: BTreeMap::new(),
         }
     }
 }
 
 impl<U> Snapshot<U> {
+    /// Says on stderr (or to the journal) what could not be used.
+    pub fn warn(&self) {
+        let log = fleetkit_core::log::Log::detect("clusterctl");
+        for line in &self.unreadable {
+            log.line(fleetkit_core::log::Level::Warning, &format!("warning: {line}"));
+        }
+    }
+
     /// The machines a unit is assigned to (one, or several for a global unit).
     #[must_use]
     pub fn machines_of(&self, unit: &str) -> Vec<&str> {
@@ -203,9 +244,9 @@ impl std::fmt::Debug for Cluster {
     }
 }
 
-/// An etcd failure, as a message that names what was being done.
-pub fn etcd_err(what: &str) -> impl Fn(etcd_client::Error) -> String + '_ {
-    move |e| format!("etcd: {what}: {e}")
+/// An etcd failure that names what was being done.
+pub fn etcd_err(what: &str) -> impl Fn(etcd_client::Error) -> Error + '_ {
+    move |e| Error::Etcd(EtcdError::new(what, e))
 }
 
 impl Cluster {
@@ -253,12 +294,7 @@ impl Cluster {
     ///
     /// # Errors
     /// etcd's error, as a message.
-    pub async fn range(
-        &self,
-        dir: Dir,
-        revision: i64,
-        keys_only: bool,
-    ) -> Result<(i64, Vec<(String, Vec<u8>)>), String> {
+    pub async fn range(&self, dir: Dir, revision: i64, keys_only: bool) -> Result<(i64, Vec<Entry>), Error> {
         let prefix = self.keys.dir(dir);
         let mut opts = GetOptions::new().with_prefix();
         if revision > 0 {
@@ -267,17 +303,17 @@ impl Cluster {
         if keys_only {
             opts = opts.with_keys_only();
         }
-        let mut resp = self
-            .get(prefix.as_str(), Some(opts))
-            .await
-            .map_err(etcd_err(&format!("reading {prefix}")))?;
+        let mut resp =
+            self.get(prefix.as_str(), Some(opts)).await.map_err(etcd_err(&format!("reading {prefix}")))?;
         let rev = resp.header().map_or(0, etcd_client::ResponseHeader::revision);
         let kvs = resp
             .take_kvs()
             .into_iter()
             .map(|kv| {
-                let (k, v) = kv.into_key_value();
-                (String::from_utf8_lossy(&k[prefix.len().min(k.len())..]).into_owned(), v)
+                let lease = kv.lease();
+                let (k, value) = kv.into_key_value();
+                let key = String::from_utf8_lossy(&k[prefix.len().min(k.len())..]).into_owned();
+                Entry { key, value, lease }
             })
             .collect();
         Ok((rev, kvs))
@@ -287,7 +323,7 @@ impl Cluster {
     ///
     /// # Errors
     /// etcd's error, as a message.
-    pub async fn read_all(&self, dirs: &[Dir]) -> Result<(i64, Vec<Vec<(String, Vec<u8>)>>), String> {
+    pub async fn read_all(&self, dirs: &[Dir]) -> Result<(i64, Vec<Vec<Entry>>), Error> {
         // One cheap request fixes the revision every range is pinned to.
         let probe = self.keys.probe();
         let resp = self.get(probe.as_str(), None).await.map_err(etcd_err("reading the revision"))?;
@@ -302,7 +338,7 @@ impl Cluster {
     ///
     /// # Errors
     /// etcd's error, or a record that is not fleetkit's JSON.
-    pub async fn snapshot_of<U: DeserializeOwned>(&self, want: Want) -> Result<Snapshot<U>, String> {
+    pub async fn snapshot_of<U: DeserializeOwned>(&self, want: Want) -> Result<Snapshot<U>, Error> {
         let kinds = [
             (want.units, Dir::Units),
             (want.desired, Dir::Desired),
@@ -313,54 +349,108 @@ impl Cluster {
         let dirs: Vec<Dir> = kinds.iter().filter(|(w, _)| *w).map(|(_, d)| *d).collect();
         let (rev, mut raw) = self.read_all(&dirs).await?;
         let mut snap = Snapshot::<U> { revision: rev, ..Snapshot::default() };
+        let mut bad_desired = Vec::new();
         for (dir, kvs) in dirs.iter().zip(raw.iter_mut()) {
             let kvs = std::mem::take(kvs);
             match dir {
                 Dir::Units => {
-                    for (name, v) in kvs {
-                        let rec: U = serde_json::from_slice(&v).map_err(|e| {
-                            format!("{}{name}: not a unit record: {e}", self.keys.dir(Dir::Units))
-                        })?;
-                        snap.units.insert(name, rec);
+                    for Entry { key: name, value, .. } in kvs {
+                        match serde_json::from_slice::<U>(&value) {
+                            Ok(rec) => {
+                                snap.units.insert(name, rec);
+                            }
+                            Err(e) => {
+                                snap.unreadable.push(format!(
+                                    "{}{name} is not a unit record ({e}): skipped, its machines keep \
+                                     what they run; submit it again or remove it with \
+                                     `clusterctl destroy {}`",
+                                    self.keys.dir(Dir::Units),
+                                    shown(name.as_bytes()),
+                                ));
+                                snap.as_is.insert(name);
+                            }
+                        }
                     }
                 }
                 Dir::Desired => {
-                    for (name, v) in kvs {
-                        if let Some(d) = Desired::parse(String::from_utf8_lossy(&v).trim()) {
-                            snap.desired.insert(name, d);
+                    for Entry { key: name, value, .. } in kvs {
+                        match Desired::parse(std::str::from_utf8(&value).unwrap_or_default().trim()) {
+                            Some(d) => {
+                                snap.desired.insert(name, d);
+                            }
+                            None => bad_desired.push((name, value)),
                         }
                     }
                 }
                 Dir::Machines => {
-                    for (id, v) in kvs {
-                        // A machine whose record is not JSON still exists: show its ID.
-                        let rec = serde_json::from_slice(&v).unwrap_or_else(|_| MachineRecord {
-                            id: id.clone(),
-                            ip: String::new(),
-                            metadata: BTreeMap::new(),
-                            agent: None,
-                        });
-                        snap.machines.insert(id, rec);
+                    for Entry { key: id, value, lease } in kvs {
+                        let why = match serde_json::from_slice::<MachineRecord>(&value) {
+                            Ok(_) if lease == 0 => "has no lease, so nothing keeps it alive".to_owned(),
+                            Ok(rec) if rec.id != id => {
+                                format!("names another machine ({})", shown(rec.id.as_bytes()))
+                            }
+                            Ok(rec) => {
+                                snap.machines.insert(id, rec);
+                                continue;
+                            }
+                            Err(e) => format!("is not a machine record ({e})"),
+                        };
+                        snap.unreadable.push(format!(
+                            "{}{} {why}: not a machine, nothing is placed on it; a machine's agent or \
+                             presence key writes its record under a lease (remove this one with \
+                             `etcdctl del {}{}`)",
+                            self.keys.dir(Dir::Machines),
+                            shown(id.as_bytes()),
+                            self.keys.dir(Dir::Machines),
+                            shown(id.as_bytes()),
+                        ));
+                        snap.not_machines.insert(id, why);
                     }
                 }
                 Dir::Assign => {
-                    for (k, v) in kvs {
-                        if let Some((m, u)) = k.split_once('/') {
+                    for Entry { key, value, .. } in kvs {
+                        if let Some((m, u)) = key.split_once('/') {
                             snap.assign.insert(
                                 (m.to_string(), u.to_string()),
-                                String::from_utf8_lossy(&v).into_owned(),
+                                String::from_utf8_lossy(&value).into_owned(),
                             );
                         }
                     }
                 }
                 Dir::States => {
-                    for (k, v) in kvs {
+                    for Entry { key, value, .. } in kvs {
                         // states/ID/NAME: machine IDs hold no '/'.
-                        if let Some((m, u)) = k.split_once('/') {
-                            let st = serde_json::from_slice(&v).unwrap_or_default();
+                        if let Some((m, u)) = key.split_once('/') {
+                            let st = serde_json::from_slice(&value).unwrap_or_default();
                             snap.states.insert((u.to_string(), m.to_string()), st);
                         }
                     }
+                }
+            }
+        }
+        // A desired value that is none of the three states says nothing
+        // new: the unit keeps the state its assignments carry (or stays
+        // unassigned), and the value is reported until someone fixes it.
+        for (name, value) in bad_desired {
+            let kept = snap
+                .assign
+                .iter()
+                .filter(|((_, u), _)| *u == name)
+                .find_map(|(_, v)| Assignment::parse(v.as_bytes()).ok())
+                .map(|a| a.state);
+            snap.unreadable.push(format!(
+                "{}{name} is \"{}\", not inactive, loaded or launched: the unit keeps {}; set it \
+                 with `clusterctl start|stop|unload {name}`",
+                self.keys.dir(Dir::Desired),
+                shown(&value),
+                kept.map_or("no machine".to_owned(), |d| format!("its machines, {}", d.as_str())),
+            ));
+            match kept {
+                Some(d) => {
+                    snap.desired.insert(name, d);
+                }
+                None => {
+                    snap.as_is.insert(name);
                 }
             }
         }
@@ -371,7 +461,7 @@ impl Cluster {
     ///
     /// # Errors
     /// As [`Cluster::snapshot_of`].
-    pub async fn snapshot(&self, want: Want) -> Result<Snapshot, String> {
+    pub async fn snapshot(&self, want: Want) -> Result<Snapshot, Error> {
         self.snapshot_of::<UnitRecord>(want).await
     }
 
@@ -380,7 +470,7 @@ impl Cluster {
     ///
     /// # Errors
     /// etcd's error.
-    pub async fn write(&self, ops: Vec<TxnOp>, guard: &[Compare]) -> Result<bool, String> {
+    pub async fn write(&self, ops: Vec<TxnOp>, guard: &[Compare]) -> Result<bool, Error> {
         let batches: Vec<Vec<TxnOp>> = chunk(ops, MAX_TXN_OPS);
         let results: Vec<bool> = stream::iter(batches)
             .map(|batch| {
@@ -397,14 +487,13 @@ impl Cluster {
     ///
     /// # Errors
     /// etcd's error.
-    pub async fn scheduler_leader(&self) -> Result<Option<String>, String> {
+    pub async fn scheduler_leader(&self) -> Result<Option<String>, Error> {
         let prefix = format!("{}/", self.keys.election());
         let opts = GetOptions::new()
             .with_prefix()
             .with_sort(etcd_client::SortTarget::Create, etcd_client::SortOrder::Ascend)
             .with_limit(1);
-        let resp =
-            self.get(prefix.as_str(), Some(opts)).await.map_err(etcd_err("reading the election"))?;
+        let resp = self.get(prefix.as_str(), Some(opts)).await.map_err(etcd_err("reading the election"))?;
         Ok(resp.kvs().first().map(|kv| String::from_utf8_lossy(kv.value()).into_owned()))
     }
 }

@@ -42,6 +42,30 @@ pub struct Keys {
 }
 
 impl Keys {
+    /// Checks a `--prefix` (or `FLEETKIT_PREFIX`): absolute, not empty, no
+    /// control bytes or spaces, so that fleetkit never writes at etcd's root
+    /// or into a keyspace nobody meant.
+    ///
+    /// # Errors
+    /// A message naming the value and what to give instead.
+    pub fn parse_prefix(prefix: &str) -> Result<String, String> {
+        let shown = crate::cluster::shown(prefix.as_bytes());
+        if prefix.is_empty() {
+            return Err("the prefix is empty, which puts fleetkit's keys at etcd's root: \
+                        give an absolute one such as /fleetkit"
+                .into());
+        }
+        if !prefix.starts_with('/') {
+            return Err(format!("prefix \"{shown}\" is not absolute: give /{shown}"));
+        }
+        if prefix.chars().any(|c| c.is_control() || c.is_whitespace()) {
+            return Err(format!(
+                "prefix \"{shown}\" holds spaces or control bytes: give a path such as /fleetkit"
+            ));
+        }
+        Ok(prefix.to_owned())
+    }
+
     /// The layout under `prefix`; a trailing `/` is ignored.
     #[must_use]
     pub fn new(prefix: &str) -> Self {

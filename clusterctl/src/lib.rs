@@ -11,6 +11,7 @@
 pub mod agent;
 pub mod cli;
 pub mod cluster;
+pub mod error;
 pub mod keys;
 pub mod list;
 pub mod placement;
@@ -32,7 +33,7 @@ use fleetkit_core::{Exit, ToolError};
 /// library users have named them.
 pub use crate::cli::{BlockArgs, ListArgs};
 use crate::cli::{Cli, Verb};
-use crate::cluster::{Cluster, Desired};
+use crate::cluster::Cluster;
 use crate::keys::Keys;
 
 /// The clap definition, for the man page and completions.
@@ -66,17 +67,17 @@ async fn dispatch(cli: Cli) -> Result<Exit, ToolError> {
         Verb::Cat { unit } => verbs::cat(&cluster, &unit, &mut out).await,
         Verb::Load { block, units } => {
             let units = submit_files(&cluster, units, &mut out).await?;
-            verbs::set_desired(&cluster, &units, Desired::Loaded, false, &block, &mut out).await
+            verbs::set_desired(&cluster, &units, verbs::Action::Load, false, &block, &mut out).await
         }
         Verb::Start { block, units } => {
             let units = submit_files(&cluster, units, &mut out).await?;
-            verbs::set_desired(&cluster, &units, Desired::Launched, true, &block, &mut out).await
+            verbs::set_desired(&cluster, &units, verbs::Action::Start, true, &block, &mut out).await
         }
         Verb::Stop { block, units } => {
-            verbs::set_desired(&cluster, &units, Desired::Loaded, false, &block, &mut out).await
+            verbs::set_desired(&cluster, &units, verbs::Action::Stop, false, &block, &mut out).await
         }
         Verb::Unload { block, units } => {
-            verbs::set_desired(&cluster, &units, Desired::Inactive, false, &block, &mut out).await
+            verbs::set_desired(&cluster, &units, verbs::Action::Unload, false, &block, &mut out).await
         }
         Verb::Destroy { units } => verbs::destroy(&cluster, &units, &mut out).await,
         Verb::ListUnitFiles(args) => {

@@ -239,7 +239,8 @@ async fn unit_files_of<U: UnitInfo>(
     out: &mut impl Write,
 ) -> Result<(), ToolError> {
     let want = Want { units: true, desired: true, machines: true, assign: true, states: true };
-    let snap = cluster.snapshot_of::<U>(want).await.map_err(ToolError::negative)?;
+    let snap = cluster.snapshot_of::<U>(want).await?;
+    snap.warn();
     let by_unit = snap.assignments_by_unit();
     let rows = snap.units.iter().map(|(name, rec)| {
         let machines = by_unit.get(name.as_str()).map_or(&[][..], Vec::as_slice);
@@ -330,7 +331,8 @@ impl Row for UnitRow<'_> {
 pub async fn units(cluster: &Cluster, args: &ListArgs, out: &mut impl Write) -> Result<(), ToolError> {
     let cols = columns::<UnitColumn>(args)?;
     let want = Want { units: false, desired: false, machines: true, assign: true, states: true };
-    let snap = cluster.snapshot(want).await.map_err(ToolError::negative)?;
+    let snap = cluster.snapshot(want).await?;
+    snap.warn();
     let mut pairs: BTreeSet<(&str, &str)> =
         snap.assign.keys().map(|(m, u)| (u.as_str(), m.as_str())).collect();
     pairs.extend(snap.states.keys().map(|(u, m)| (u.as_str(), m.as_str())));
@@ -407,7 +409,8 @@ fn format_metadata(m: &BTreeMap<String, String>) -> String {
 pub async fn machines(cluster: &Cluster, args: &ListArgs, out: &mut impl Write) -> Result<(), ToolError> {
     let cols = columns::<MachineColumn>(args)?;
     let want = Want { machines: true, ..Want::default() };
-    let snap = cluster.snapshot(want).await.map_err(ToolError::negative)?;
+    let snap = cluster.snapshot(want).await?;
+    snap.warn();
     let rows =
         snap.machines.iter().map(|(id, m)| MachineRow { machine: id, ip: &m.ip, metadata: &m.metadata });
     print(out, args, &cols, rows)
@@ -470,7 +473,7 @@ pub async fn announcements(
     let resp = cluster
         .get(prefix, Some(GetOptions::new().with_prefix()))
         .await
-        .map_err(|e| ToolError::negative(etcd_err(&format!("reading {prefix}"))(e)))?;
+        .map_err(etcd_err(&format!("reading {prefix}")))?;
     // One TTL request per lease, not per key.
     let mut ttls: BTreeMap<i64, Option<i64>> = BTreeMap::new();
     let mut lease = cluster.client.lease_client();

@@ -5,6 +5,7 @@
 
 use std::collections::BTreeSet;
 
+use fleetkit_core::constraints::Constraints;
 use fleetkit_core::records::{MachineRecord, Placement};
 use place::{PlaceError, Unit};
 
@@ -25,18 +26,27 @@ pub struct Input<H> {
 /// The input for `snap`'s cluster with `units` as its unit records: of
 /// them, those that want a machine (not templates, and loaded or launched
 /// in `snap`), and those named in `starting`, which are about to.
-pub fn input<U, H>(
+///
+/// A unit the snapshot could not read (`snap.as_is`) stays where it is
+/// assigned, as a unit without rules, so that what follows it stays too.
+pub fn input<U, H: Default>(
     snap: &Snapshot<U>,
     units: impl IntoIterator<Item = Unit<H>>,
     starting: &BTreeSet<&str>,
 ) -> Input<H> {
-    let units: Vec<Unit<H>> = units
+    let mut units: Vec<Unit<H>> = units
         .into_iter()
         .filter(|u| {
             starting.contains(u.name.as_str())
                 || (!units::is_template(&u.name) && snap.desired_of(&u.name).wants_machine())
         })
         .collect();
+    let held = snap.as_is.iter().filter(|n| snap.assign.keys().any(|(_, u)| u == *n));
+    units.extend(held.map(|name| Unit {
+        name: name.clone(),
+        hash: H::default(),
+        constraints: Constraints::default(),
+    }));
     let names: BTreeSet<&str> = units.iter().map(|u| u.name.as_str()).collect();
     let current = snap
         .assign

@@ -85,7 +85,8 @@ pub async fn ssh(
 async fn place_of_unit(cluster: &Cluster, unit: &str) -> Result<Place, ToolError> {
     let unit = crate::units::canonical(unit);
     let want = Want { machines: true, assign: true, ..Want::default() };
-    let snap = cluster.snapshot(want).await.map_err(ToolError::negative)?;
+    let snap = cluster.snapshot(want).await?;
+    snap.warn();
     let Some(id) = snap.machines_of(&unit).first().map(|m| (*m).to_owned()) else {
         return Err(ToolError::negative(format!(
             "{unit} is not placed on any machine (clusterctl list-unit-files shows its state)"
@@ -102,7 +103,8 @@ async fn place_of_unit(cluster: &Cluster, unit: &str) -> Result<Place, ToolError
 
 async fn place_of_machine(cluster: &Cluster, prefix: &str) -> Result<Place, ToolError> {
     let want = Want { machines: true, ..Want::default() };
-    let snap = cluster.snapshot(want).await.map_err(ToolError::negative)?;
+    let snap = cluster.snapshot(want).await?;
+    snap.warn();
     let found: Vec<_> = snap.machines.iter().filter(|(id, _)| id.starts_with(prefix)).collect();
     match found.as_slice() {
         [(id, record)] => Ok(place(id, &record.ip)),

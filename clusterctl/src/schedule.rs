@@ -15,15 +15,16 @@ use std::io::Write;
 use std::time::Duration;
 
 use etcd_client::{Client, Compare, EventType, TxnOp, WatchOptions};
+use fleetkit_core::exit::Kind;
 use fleetkit_core::log::{Level, Log};
 use fleetkit_core::notify::Notifier;
 use fleetkit_core::signals::Shutdown;
-use fleetkit_core::exit::Kind;
 use fleetkit_core::{Exit, ToolError};
 use tokio::sync::oneshot;
 use tokio::time::{sleep, sleep_until, Instant};
 
 use crate::cluster::{etcd_err, leader_guard, Assignment, Cluster, Want};
+use crate::error::Error;
 use crate::keys::Dir;
 use crate::placement;
 
@@ -45,13 +46,15 @@ pub struct Round {
     pub unplaceable: BTreeMap<String, String>,
     /// False when the leadership guard failed: nothing more was written.
     pub held: bool,
+    /// Keys the round could not use (each names the key and the fix).
+    pub unreadable: Vec<String>,
 }
 
 /// Reads the cluster, plans, and writes the difference under `guard`.
 ///
 /// # Errors
 /// etcd's error, or a unit whose rules contradict each other.
-pub async fn round(cluster: &Cluster, guard: &[Compare]) -> Result<Round, String> {
+pub async fn round(cluster: &Cluster, guard: &[Compare]) -> Result<Round, Error> {
     let mut snap = cluster
         .snapshot_of::<Planned>(Want {
             units: true,
@@ -63,12 +66,17 @@ pub async fn round(cluster: &Cluster, guard: &[Compare]) -> Result<Round, String
         .await?;
     let all = std::mem::take(&mut snap.units);
     let input = placement::input(&snap, all.into_values(), &BTreeSet::new());
-    let plan = input.plan().map_err(|e| e.to_string())?;
+    let plan = input.plan()?;
 
     let hashes: BTreeMap<&str, &str> =
         input.units.iter().map(|u| (u.name.as_str(), u.hash.as_str())).collect();
     let mut target: BTreeMap<(String, String), String> = BTreeMap::new();
-    let mut out = Round { revision: snap.revision, held: true, ..Round::default() };
+    let mut out = Round {
+        revision: snap.revision,
+        held: true,
+        unreadable: std::mem::take(&mut snap.unreadable),
+        ..Round::default()
+    };
     for p in plan {
         match p.machine {
             Some(m) => {
@@ -83,7 +91,8 @@ pub async fn round(cluster: &Cluster, guard: &[Compare]) -> Result<Round, String
     }
     let mut removals = Vec::new();
     for key in snap.assign.keys() {
-        if !target.contains_key(key) {
+        // A unit whose record or desired value cannot be read keeps what it has.
+        if !target.contains_key(key) && !snap.as_is.contains(&key.1) {
             removals.push(TxnOp::delete(cluster.keys.assign(&key.0, &key.1), None));
         }
     }
@@ -91,7 +100,7 @@ pub async fn round(cluster: &Cluster, guard: &[Compare]) -> Result<Round, String
     // A value that differs (another hash, another state, or an earlier
     // fleetkit's bare hash) is rewritten.
     for (key, value) in &target {
-        if snap.assign.get(key) != Some(value) {
+        if snap.assign.get(key) != Some(value) && !snap.as_is.contains(&key.1) {
             additions.push(TxnOp::put(cluster.keys.assign(&key.0, &key.1), value.as_str(), None));
         }
     }
@@ -113,7 +122,13 @@ fn identity() -> String {
     format!("{}:{}", host.trim(), std::process::id())
 }
 
-fn report(r: &Round, last: &mut BTreeMap<String, String>, log: Log) {
+fn report(r: &Round, last: &mut BTreeMap<String, String>, said: &mut Vec<String>, log: Log) {
+    if r.unreadable != *said {
+        for line in r.unreadable.iter().filter(|l| !said.contains(l)) {
+            log.line(Level::Warning, &format!("warning: {line}"));
+        }
+        said.clone_from(&r.unreadable);
+    }
     if r.assigned > 0 || r.removed > 0 {
         log.line(
             Level::Info,
@@ -138,7 +153,7 @@ struct Session {
 }
 
 impl Session {
-    async fn open(client: &Client, ttl: i64) -> Result<Session, String> {
+    async fn open(client: &Client, ttl: i64) -> Result<Session, Error> {
         let mut c = client.clone();
         let id = c.lease_grant(ttl, None).await.map_err(etcd_err("granting a lease"))?.id();
         let (mut keeper, mut stream) =
@@ -172,11 +187,11 @@ impl Session {
 /// # Errors
 /// etcd's error; exit 1 when some unit could not be placed.
 pub async fn once(cluster: &Cluster, ttl: i64, out: &mut impl Write) -> Result<Exit, ToolError> {
-    if let Some(leader) = cluster.scheduler_leader().await.map_err(ToolError::negative)? {
+    if let Some(leader) = cluster.scheduler_leader().await? {
         writeln!(out, "scheduler {leader} is running and acts on every change: nothing to do")?;
         return Ok(Exit::SUCCESS);
     }
-    let session = Session::open(&cluster.client, ttl).await.map_err(ToolError::negative)?;
+    let session = Session::open(&cluster.client, ttl).await?;
     let mut election = cluster.client.election_client();
     let result = async {
         let resp = election
@@ -188,7 +203,10 @@ pub async fn once(cluster: &Cluster, ttl: i64, out: &mut impl Write) -> Result<E
     }
     .await;
     session.close(&cluster.client).await;
-    let r = result.map_err(ToolError::negative)?;
+    let r = result?;
+    for line in &r.unreadable {
+        Log::detect("clusterctl").line(Level::Warning, &format!("warning: {line}"));
+    }
     writeln!(out, "round at revision {}: {} assigned, {} removed", r.revision, r.assigned, r.removed)?;
     out.flush()?;
     if r.unplaceable.is_empty() {
@@ -296,11 +314,12 @@ async fn lead(
     const PERIOD: Duration = Duration::from_secs(30);
     let guard = leader_guard(key);
     let mut last = BTreeMap::new();
+    let mut said = Vec::new();
     loop {
         let first = match round(cluster, &guard).await {
             Ok(r) if !r.held => return Ended::Lost,
             Ok(r) => {
-                report(&r, &mut last, log);
+                report(&r, &mut last, &mut said, log);
                 r.revision
             }
             Err(e) => {
@@ -358,7 +377,7 @@ async fn lead(
                     periodic = Instant::now() + PERIOD;
                     match round(cluster, &guard).await {
                         Ok(r) if !r.held => return Ended::Lost,
-                        Ok(r) => report(&r, &mut last, log),
+                        Ok(r) => report(&r, &mut last, &mut said, log),
                         Err(e) => log.line(Level::Warning, &format!("round failed: {e}")),
                     }
                 }

@@ -14,8 +14,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use etcd_client::{Compare, CompareOp, Txn, TxnOp, TxnOpResponse};
-use fleetkit_core::records::UnitRecord;
 use fleetkit_core::exit::Kind;
+use fleetkit_core::records::UnitRecord;
 use fleetkit_core::{Exit, ToolError};
 
 use crate::cluster::{etcd_err, Cluster, Desired, Snapshot, UnitState, Want};
@@ -47,10 +47,10 @@ pub async fn submit(
         } else {
             units::expand(&name, &text, None).map_err(ToolError::usage)?
         };
-        records.push(rec);
+        records.push((file, rec));
     }
     let mut conflicts = Vec::new();
-    for rec in records {
+    for (file, rec) in records {
         let key = cluster.keys.unit(&rec.name);
         let json = serde_json::to_string(&rec).map_err(|e| ToolError::usage(e.to_string()))?;
         let txn = Txn::new()
@@ -60,7 +60,11 @@ pub async fn submit(
                 TxnOp::put(cluster.keys.desired(&rec.name), Desired::Inactive.as_str(), None),
             ])
             .or_else(vec![TxnOp::get(key.as_str(), None)]);
-        let resp = cluster.txn(txn).await.map_err(|e| ToolError::negative(etcd_err("submitting")(e)))?;
+        let resp = cluster.txn(txn).await.map_err(etcd_err(&format!(
+            "submitting {} (from {})",
+            rec.name,
+            file.display()
+        )))?;
         if resp.succeeded() {
             writeln!(out, "Unit {} inactive", rec.name)?;
             continue;
@@ -90,32 +94,34 @@ pub async fn submit(
 /// `cat UNIT`: the unit file as stored (an instance as it would be expanded).
 ///
 /// # Errors
-/// A unit that is not submitted (exit 1), or etcd's error.
+/// A unit that is not submitted (exit 2), or etcd's error.
 pub async fn cat(cluster: &Cluster, name: &str, out: &mut impl Write) -> Result<Exit, ToolError> {
     let name = units::canonical(name);
     let get = |n: String| async move {
-        let resp =
-            cluster.get(cluster.keys.unit(&n), None).await.map_err(etcd_err("reading the unit"))?;
+        let resp = cluster.get(cluster.keys.unit(&n), None).await.map_err(etcd_err("reading the unit"))?;
         match resp.kvs().first() {
-            Some(kv) => serde_json::from_slice::<UnitRecord>(kv.value())
-                .map(Some)
-                .map_err(|e| format!("{}: not a unit record: {e}", cluster.keys.unit(&n))),
+            Some(kv) => serde_json::from_slice::<UnitRecord>(kv.value()).map(Some).map_err(|e| {
+                ToolError::usage(format!(
+                    "{} is not a unit record ({e}): submit it again or remove it with `clusterctl destroy {n}`",
+                    cluster.keys.unit(&n)
+                ))
+            }),
             None => Ok(None),
         }
     };
-    let rec = match get(name.clone()).await.map_err(ToolError::negative)? {
+    let rec = match get(name.clone()).await? {
         Some(r) => r,
         None => {
             let template = units::split_instance(&name).map(|(t, _)| t);
             let t = match template {
-                Some(t) => get(t).await.map_err(ToolError::negative)?,
+                Some(t) => get(t).await?,
                 None => None,
             };
             match (t, units::split_instance(&name)) {
                 (Some(t), Some((_, i))) => {
-                    units::expand(&t.name, &t.text, Some(&i)).map_err(ToolError::negative)?
+                    units::expand(&t.name, &t.text, Some(&i)).map_err(ToolError::usage)?
                 }
-                _ => return Err(ToolError::negative(format!("{name} is not submitted"))),
+                _ => return Err(ToolError::usage(format!("{name} is not submitted"))),
             }
         }
     };
@@ -135,25 +141,40 @@ pub async fn cat(cluster: &Cluster, name: &str, out: &mut impl Write) -> Result<
 pub async fn set_desired(
     cluster: &Cluster,
     names: &[String],
-    target: Desired,
+    action: Action,
     follow: bool,
     block: &BlockArgs,
     out: &mut impl Write,
 ) -> Result<Exit, ToolError> {
-    let snap = cluster.snapshot(Want::ALL).await.map_err(ToolError::negative)?;
+    let snap = cluster.snapshot(Want::ALL).await?;
+    snap.warn();
+    let target = action.target();
     let resolved = units::resolve(names, &snap.units, follow).map_err(ToolError::usage)?;
+    if action == Action::Stop {
+        // As fleetctl: stopping is for what runs or may run; it never
+        // creates an instance nor places an inactive unit.
+        let idle: Vec<String> = resolved
+            .names
+            .iter()
+            .filter(|n| resolved.created.contains_key(*n) || !snap.desired_of(n).wants_machine())
+            .map(|n| format!("{n} is not loaded: nothing to stop (start or load it first)"))
+            .collect();
+        if !idle.is_empty() {
+            return Err(ToolError::lines(Kind::Usage, idle));
+        }
+    }
     if target.wants_machine() {
         let problems = unplaceable(&snap, &resolved.names, &resolved.created)?;
         if !problems.is_empty() {
             // All or nothing: say so, lest the others be taken for started.
             return Err(ToolError::negative(format!(
-                "{}\nnothing was {}ed: leave the units above out, or make room for them",
+                "{}\nnothing was {}: leave the units above out, or make room for them",
                 problems.join("\n"),
-                verb(target)
+                action.done()
             )));
         }
     } else if let Some(name) = resolved.created.keys().next() {
-        return Err(ToolError::usage(format!("{name} is not loaded: nothing to {}", verb(target))));
+        return Err(ToolError::usage(format!("{name} is not loaded: nothing to {}", action.verb())));
     }
     let mut ops = Vec::new();
     for rec in resolved.created.values() {
@@ -163,7 +184,7 @@ pub async fn set_desired(
     for name in &resolved.names {
         ops.push(TxnOp::put(cluster.keys.desired(name), target.as_str(), None));
     }
-    cluster.write(ops, &[]).await.map_err(ToolError::negative)?;
+    cluster.write(ops, &[]).await?;
     for name in resolved.names.iter().filter(|n| resolved.created.contains_key(*n)) {
         writeln!(out, "Unit {name} inactive")?;
     }
@@ -171,7 +192,7 @@ pub async fn set_desired(
     if block.no_block {
         for name in &resolved.names {
             if !resolved.created.contains_key(name) {
-                writeln!(out, "Triggered unit {name} {}", verb(target))?;
+                writeln!(out, "Triggered unit {name} {}", action.verb())?;
             }
         }
         out.flush()?;
@@ -180,11 +201,42 @@ pub async fn set_desired(
     wait(cluster, &resolved.names, target, block.block_attempts, out).await
 }
 
-fn verb(target: Desired) -> &'static str {
-    match target {
-        Desired::Inactive => "unload",
-        Desired::Loaded => "load",
-        Desired::Launched => "start",
+/// What `load`, `start`, `stop` and `unload` ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Load,
+    Start,
+    Stop,
+    Unload,
+}
+
+impl Action {
+    /// The desired state the verb sets.
+    #[must_use]
+    pub fn target(self) -> Desired {
+        match self {
+            Self::Load | Self::Stop => Desired::Loaded,
+            Self::Start => Desired::Launched,
+            Self::Unload => Desired::Inactive,
+        }
+    }
+
+    fn verb(self) -> &'static str {
+        match self {
+            Self::Load => "load",
+            Self::Start => "start",
+            Self::Stop => "stop",
+            Self::Unload => "unload",
+        }
+    }
+
+    fn done(self) -> &'static str {
+        match self {
+            Self::Load => "loaded",
+            Self::Start => "started",
+            Self::Stop => "stopped",
+            Self::Unload => "unloaded",
+        }
     }
 }
 
@@ -284,7 +336,7 @@ async fn wait(
     loop {
         attempt += 1;
         let want = Want { machines: true, assign: true, states: true, ..Want::default() };
-        let snap = cluster.snapshot(want).await.map_err(ToolError::negative)?;
+        let snap = cluster.snapshot(want).await?;
         let mut still = Vec::new();
         let mut failed = Vec::new();
         for name in pending {
@@ -315,7 +367,7 @@ async fn wait(
         }
         if Instant::now() >= next_note {
             next_note = Instant::now() + REMIND;
-            let leader = cluster.scheduler_leader().await.map_err(ToolError::negative)?;
+            let leader = cluster.scheduler_leader().await?;
             let who = match leader {
                 Some(l) => format!("scheduler {l} is leading"),
                 None => format!(
@@ -338,7 +390,7 @@ async fn wait(
 /// scheduler then takes them off their machines.
 ///
 /// # Errors
-/// A unit that was not submitted (exit 1), or etcd's error.
+/// A unit that was not submitted (exit 2), or etcd's error.
 pub async fn destroy(cluster: &Cluster, names: &[String], out: &mut impl Write) -> Result<Exit, ToolError> {
     let mut missing = Vec::new();
     for name in names {
@@ -347,7 +399,7 @@ pub async fn destroy(cluster: &Cluster, names: &[String], out: &mut impl Write) 
             TxnOp::delete(cluster.keys.unit(&name), None),
             TxnOp::delete(cluster.keys.desired(&name), None),
         ]);
-        let resp = cluster.txn(txn).await.map_err(|e| ToolError::negative(etcd_err("destroying")(e)))?;
+        let resp = cluster.txn(txn).await.map_err(etcd_err(&format!("destroying {name}")))?;
         let deleted: i64 = resp
             .op_responses()
             .into_iter()
@@ -366,7 +418,7 @@ pub async fn destroy(cluster: &Cluster, names: &[String], out: &mut impl Write) 
     if missing.is_empty() {
         Ok(Exit::SUCCESS)
     } else {
-        Err(ToolError::negative(format!("not submitted: {}", missing.join(", "))))
+        Err(ToolError::lines(Kind::Usage, missing.iter().map(|n| format!("{n} is not submitted"))))
     }
 }
 

@@ -106,7 +106,11 @@ fn start_blocks_until_the_scheduler_places_units_then_stop_unload_destroy() {
 
     let out = env.ok(&["destroy", "node-etcd@1.service"]);
     assert_eq!(out, "Destroyed node-etcd@1.service\n");
-    assert_eq!(env.ctl(&["destroy", "node-etcd@1.service"]).status.code(), Some(1));
+    assert_eq!(
+        env.ctl(&["destroy", "node-etcd@1.service"]).status.code(),
+        Some(2),
+        "not submitted is bad input, as from every verb"
+    );
     let cat = env.ok(&["cat", "node-etcd@7.service"]);
     assert!(cat.contains("Requires=node-etcd-discovery@7.service"), "{cat}");
 }

@@ -116,12 +116,10 @@ impl EtcdArgs {
             )));
         }
         let start = live.clone();
-        let client = Client::connect(&start, Some(opts))
-            .await
-            .map_err(|e| {
-                let message = format!("cannot reach etcd at {}: {}", endpoints.join(","), describe(&e));
-                crate::ToolError::Message { code: kind_of(&e).exit(), message }
-            })?;
+        let client = Client::connect(&start, Some(opts)).await.map_err(|e| {
+            let message = format!("cannot reach etcd at {}: {}", endpoints.join(","), describe(&e));
+            crate::ToolError::Message { code: kind_of(&e).exit(), message }
+        })?;
         if urls.len() > 1 {
             tokio::spawn(follow_endpoints(client.clone(), urls, start, self.dial_timeout));
         }
@@ -233,6 +231,7 @@ pub fn kind_of(err: &etcd_client::Error) -> crate::exit::Kind {
     use crate::exit::Kind;
     use tonic::Code;
     match err {
+        etcd_client::Error::GRpcStatus(s) if too_large(s.message()) => Kind::Usage,
         etcd_client::Error::GRpcStatus(s) => match s.code() {
             Code::InvalidArgument
             | Code::PermissionDenied
@@ -252,6 +251,12 @@ pub fn kind_of(err: &etcd_client::Error) -> crate::exit::Kind {
     }
 }
 
+/// etcd's words ("request is too large") or gRPC's ("received message
+/// larger than max") for a request over the size limit.
+fn too_large(message: &str) -> bool {
+    message.contains("too large") || message.contains("larger than max")
+}
+
 /// etcd's message for `err` and, where it helps, what to check.
 #[must_use]
 pub fn describe(err: &etcd_client::Error) -> String {
@@ -267,8 +272,9 @@ pub fn describe(err: &etcd_client::Error) -> String {
                 Code::PermissionDenied | Code::Unauthenticated => {
                     " (check --user, ETCDCTL_USER or the client certificate, and the role's permissions)"
                 }
-                _ if msg.contains("too large") => {
-                    " (etcd's request limit is --max-request-bytes, 1.5 MiB by default)"
+                _ if too_large(msg) => {
+                    " (etcd takes requests up to its --max-request-bytes, 1.5 MiB by default: \
+                     make the request smaller or raise etcd's limit)"
                 }
                 _ => "",
             };

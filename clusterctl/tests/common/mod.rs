@@ -103,6 +103,11 @@ impl Env {
         Env { etcd: EtcdCluster::single(), prefix: "/fleetkit".into(), dir: TempDir::new().unwrap() }
     }
 
+    /// On a three-member etcd, to kill members under the tools.
+    pub fn three() -> Env {
+        Env { etcd: EtcdCluster::three(), prefix: "/fleetkit".into(), dir: TempDir::new().unwrap() }
+    }
+
     pub fn cmd(&self) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_clusterctl"));
         c.args(self.etcd.client_args()).args(["--prefix", &self.prefix]);
