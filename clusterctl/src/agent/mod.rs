@@ -17,6 +17,7 @@ mod presence;
 mod report;
 mod systemd;
 
+use fleetkit_core::etcd::EtcdError;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::{ToSocketAddrs, UdpSocket};
 use std::path::Path;
@@ -283,7 +284,7 @@ pub async fn run(cluster: &Cluster, args: &AgentArgs, endpoints: &[String]) -> R
                                 Err(e) => {
                                     presence = None;
                                     retry_at = Some(Instant::now() + RETRY);
-                                    warn(&format!("etcd: granting a new lease: {e}"));
+                                    warn(&EtcdError::new("granting a new lease", e).to_string());
                                 }
                             }
                         }
@@ -368,7 +369,7 @@ impl Agent<'_> {
             let record = serde_json::to_string(&self.me.record).unwrap_or_default();
             let (p, resumed) = Presence::establish(client, key, record, ttl, lease_file)
                 .await
-                .map_err(|e| format!("etcd: joining the cluster: {e}"))?;
+                .map_err(|e| EtcdError::new("joining the cluster", e).to_string())?;
             log(&format!(
                 "lease {:x} {}",
                 p.lease(),
@@ -391,7 +392,7 @@ impl Agent<'_> {
                 .watch_client()
                 .watch(self.assign_dir(), Some(opts))
                 .await
-                .map_err(|e| format!("etcd: watching {}: {e}", self.assign_dir()))?;
+                .map_err(|e| EtcdError::new(format!("watching {}", self.assign_dir()), e).to_string())?;
             *watch = Some(stream);
         }
         Ok(())
@@ -406,7 +407,7 @@ impl Agent<'_> {
             .cluster
             .get(dir.as_str(), Some(GetOptions::new().with_prefix()))
             .await
-            .map_err(|e| format!("etcd: reading {dir}: {e}"))?;
+            .map_err(|e| EtcdError::new(format!("reading {dir}"), e).to_string())?;
         self.revision = resp.header().map_or(0, etcd_client::ResponseHeader::revision);
         let mut wanted = BTreeMap::new();
         for kv in resp.kvs() {
@@ -419,7 +420,7 @@ impl Agent<'_> {
             .cluster
             .get(states.as_str(), Some(GetOptions::new().with_prefix().with_keys_only()))
             .await
-            .map_err(|e| format!("etcd: reading {states}: {e}"))?;
+            .map_err(|e| EtcdError::new(format!("reading {states}"), e).to_string())?;
         for kv in stale.kvs() {
             if let Some(name) = kv.key_str().ok().and_then(|k| k.strip_prefix(states.as_str())) {
                 if !wanted.contains_key(name) && !self.units.contains_key(name) {
@@ -551,10 +552,11 @@ impl Agent<'_> {
             let responses = match resp {
                 Ok(r) => r.op_responses(),
                 Err(e) => {
+                    let why = fleetkit_core::etcd::describe(&e);
                     for (name, _) in chunk {
                         out.push((
                             name.clone(),
-                            Err(format!("etcd: reading {}: {e}", self.cluster.keys.unit(name))),
+                            Err(format!("etcd: reading {}: {why}", self.cluster.keys.unit(name))),
                         ));
                     }
                     continue;
@@ -687,7 +689,7 @@ impl Agent<'_> {
         }
         for chunk in ops.chunks(MAX_TXN_OPS) {
             if let Err(e) = self.cluster.txn(Txn::new().and_then(chunk.to_vec())).await {
-                warn(&format!("etcd: writing unit states: {e}; retrying"));
+                warn(&format!("{}; retrying", EtcdError::new("writing unit states", e)));
                 return;
             }
         }

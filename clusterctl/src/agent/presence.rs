@@ -108,7 +108,7 @@ impl Presence {
                 Ok(Err(etcd_client::Error::LeaseKeepAliveError(m))) if m.contains("not found") => {
                     Ok(Renewal::Expired)
                 }
-                Ok(Err(e)) => Err(e.to_string()),
+                Ok(Err(e)) => Err(fleetkit_core::etcd::describe(&e)),
                 Err(_) => Err(format!("no keep-alive answer within {every:?}")),
             };
         };
@@ -121,7 +121,7 @@ impl Presence {
             Ok(Ok(Some(r))) if r.ttl() > 0 => return Ok(Renewal::Alive),
             Ok(Ok(Some(_))) => Ok(Renewal::Expired),
             Ok(Ok(None)) => Err("the keep-alive stream ended".to_owned()),
-            Ok(Err(e)) => Err(e.to_string()),
+            Ok(Err(e)) => Err(fleetkit_core::etcd::describe(&e)),
             Err(_) => Err(format!("no keep-alive answer within {every:?}")),
         };
         self.keeper = None; // reopened on the next renewal
