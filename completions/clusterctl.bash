@@ -25,6 +25,12 @@ _clusterctl() {
             clusterctl,destroy)
                 cmd="clusterctl__subcmd__destroy"
                 ;;
+            clusterctl,grant-machine)
+                cmd="clusterctl__subcmd__grant__subcmd__machine"
+                ;;
+            clusterctl,grant-scheduler)
+                cmd="clusterctl__subcmd__grant__subcmd__scheduler"
+                ;;
             clusterctl,help)
                 cmd="clusterctl__subcmd__help"
                 ;;
@@ -45,6 +51,9 @@ _clusterctl() {
                 ;;
             clusterctl,load)
                 cmd="clusterctl__subcmd__load"
+                ;;
+            clusterctl,revoke-machine)
+                cmd="clusterctl__subcmd__revoke__subcmd__machine"
                 ;;
             clusterctl,schedule)
                 cmd="clusterctl__subcmd__schedule"
@@ -76,6 +85,12 @@ _clusterctl() {
             clusterctl__subcmd__help,destroy)
                 cmd="clusterctl__subcmd__help__subcmd__destroy"
                 ;;
+            clusterctl__subcmd__help,grant-machine)
+                cmd="clusterctl__subcmd__help__subcmd__grant__subcmd__machine"
+                ;;
+            clusterctl__subcmd__help,grant-scheduler)
+                cmd="clusterctl__subcmd__help__subcmd__grant__subcmd__scheduler"
+                ;;
             clusterctl__subcmd__help,help)
                 cmd="clusterctl__subcmd__help__subcmd__help"
                 ;;
@@ -96,6 +111,9 @@ _clusterctl() {
                 ;;
             clusterctl__subcmd__help,load)
                 cmd="clusterctl__subcmd__help__subcmd__load"
+                ;;
+            clusterctl__subcmd__help,revoke-machine)
+                cmd="clusterctl__subcmd__help__subcmd__revoke__subcmd__machine"
                 ;;
             clusterctl__subcmd__help,schedule)
                 cmd="clusterctl__subcmd__help__subcmd__schedule"
@@ -125,7 +143,7 @@ _clusterctl() {
 
     case "${cmd}" in
         clusterctl)
-            opts="-h -V --endpoints --cacert --cert --key --user --dial-timeout --command-timeout --prefix --help --version submit cat load start stop unload destroy list-unit-files list-units list-machines list-announcements status journal ssh agent schedule help"
+            opts="-h -V --endpoints --cacert --cert --key --user --dial-timeout --command-timeout --prefix --help --version submit cat load start stop unload destroy list-unit-files list-units list-machines list-announcements status journal ssh agent grant-machine revoke-machine grant-scheduler schedule help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -240,8 +258,52 @@ _clusterctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        clusterctl__subcmd__grant__subcmd__machine)
+            opts="-h --username --password-stdin --no-password --prefix --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --username)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --prefix)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        clusterctl__subcmd__grant__subcmd__scheduler)
+            opts="-h --username --password-stdin --no-password --prefix --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --username)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --prefix)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         clusterctl__subcmd__help)
-            opts="submit cat load start stop unload destroy list-unit-files list-units list-machines list-announcements status journal ssh agent schedule help"
+            opts="submit cat load start stop unload destroy list-unit-files list-units list-machines list-announcements status journal ssh agent grant-machine revoke-machine grant-scheduler schedule help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -283,6 +345,34 @@ _clusterctl() {
             return 0
             ;;
         clusterctl__subcmd__help__subcmd__destroy)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        clusterctl__subcmd__help__subcmd__grant__subcmd__machine)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        clusterctl__subcmd__help__subcmd__grant__subcmd__scheduler)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -381,6 +471,20 @@ _clusterctl() {
             return 0
             ;;
         clusterctl__subcmd__help__subcmd__load)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        clusterctl__subcmd__help__subcmd__revoke__subcmd__machine)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -638,6 +742,28 @@ _clusterctl() {
             fi
             case "${prev}" in
                 --block-attempts)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --prefix)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        clusterctl__subcmd__revoke__subcmd__machine)
+            opts="-h --username --prefix --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --username)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

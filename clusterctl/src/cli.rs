@@ -65,6 +65,30 @@ ENVIRONMENT:
   ETCDCTL_ENDPOINTS, ETCDCTL_CACERT, ETCDCTL_CERT, ETCDCTL_KEY, ETCDCTL_USER,
   ETCDCTL_DIAL_TIMEOUT, ETCDCTL_COMMAND_TIMEOUT as for etcdctl; FLEETKIT_PREFIX.";
 
+const GRANT_MACHINE_HELP: &str = "\
+Creates, or brings up to date, the role fleetkit-machine-ID with exactly what machine ID's agent
+needs, and a user holding it (idempotent: run it again to change the password or repair the
+role):
+  read       PREFIX/units/ (the unit records), PREFIX/assign/ID/ (its assignments)
+  readwrite  PREFIX/machines/ID (its record), PREFIX/states/ID/ (its reports)
+A holder of that credential cannot write another machine's keys, units/, desired/ or assign/,
+read other machines' assignments, or revoke another machine's lease. etcd must have auth
+enabled, and the caller must be root (or hold etcd's root role): give --user root:PASSWORD or
+root's client certificate.
+
+Examples:
+  Password login, the agent's machine then runs with ETCDCTL_USER=fleetkit-machine-ID:PASSWORD:
+    printf '%s\\n' \"$PASSWORD\" | clusterctl --user root:ROOTPW grant-machine ID --password-stdin
+  Client-certificate login (the certificate's CN is fleetkit-machine-ID):
+    clusterctl --cacert ca.pem --cert root.pem --key root-key.pem grant-machine ID --no-password";
+
+const GRANT_SCHEDULER_HELP: &str = "\
+Creates, or brings up to date, the role fleetkit-scheduler-NAME and a user holding it:
+  read       PREFIX/ (the revision probe), PREFIX/units/, PREFIX/desired/, PREFIX/machines/
+  readwrite  PREFIX/assign/, PREFIX/election/scheduler/
+That is everything `schedule` and `schedule --watch` read and write; a machine's credential
+cannot schedule.";
+
 const LIST_UNIT_FILES_HELP: &str = "\
 COLUMNS (--fields): unit, hash, dstate, state, target, global, desc.
   DSTATE is the desired state; STATE what the cluster did: inactive (no machine), loaded
@@ -363,6 +387,33 @@ pub enum Verb {
     #[command(after_long_help = AGENT_HELP)]
     Agent(AgentArgs),
 
+    /// Create an etcd role and user that confine machine ID's agent to its own keys
+    #[command(after_long_help = GRANT_MACHINE_HELP)]
+    GrantMachine {
+        /// the machine's ID (as its agent uses it: /etc/machine-id)
+        #[arg(value_name = "ID")]
+        id: String,
+        #[command(flatten)]
+        login: LoginArgs,
+    },
+    /// Remove the role and user that grant-machine created for machine ID
+    RevokeMachine {
+        #[arg(value_name = "ID")]
+        id: String,
+        /// the user's name, if grant-machine was given --username
+        #[arg(long, value_name = "NAME")]
+        username: Option<String>,
+    },
+    /// Create an etcd role and user for a scheduler: read the cluster, write assign/ and its election
+    #[command(after_long_help = GRANT_SCHEDULER_HELP)]
+    GrantScheduler {
+        /// a name for this scheduler (its role is fleetkit-scheduler-NAME)
+        #[arg(value_name = "NAME")]
+        name: String,
+        #[command(flatten)]
+        login: LoginArgs,
+    },
+
     /// Run the scheduler: one round, or --watch to lead and react to changes
     #[command(after_long_help = SCHEDULE_HELP)]
     Schedule {
@@ -374,6 +425,22 @@ pub enum Verb {
         #[arg(long, default_value_t = 10, value_name = "SECS", value_parser = clap::value_parser!(i64).range(2..=3600))]
         ttl: i64,
     },
+}
+
+/// How the user that a grant creates logs in to etcd.
+#[derive(Debug, Clone, Args)]
+pub struct LoginArgs {
+    /// the user's name [default: the role's name, fleetkit-machine-ID or fleetkit-scheduler-NAME]
+    #[arg(long, value_name = "NAME")]
+    pub username: Option<String>,
+
+    /// read the user's password from stdin's first line
+    #[arg(long, conflicts_with = "no_password", required_unless_present = "no_password")]
+    pub password_stdin: bool,
+
+    /// no password: the user logs in by TLS client certificate, whose CN is the user's name
+    #[arg(long)]
+    pub no_password: bool,
 }
 
 /// How `status`, `journal` and `ssh` reach another machine.

@@ -12,6 +12,7 @@ pub mod agent;
 pub mod cli;
 pub mod cluster;
 pub mod error;
+pub mod grant;
 pub mod keys;
 pub mod list;
 pub mod placement;
@@ -94,6 +95,26 @@ async fn dispatch(cli: Cli) -> Result<Exit, ToolError> {
         }
         Verb::Ssh { target, command, ssh } => remote::ssh(&cluster, &target, &command, &ssh).await,
         Verb::Agent(args) => agent::run(&cluster, &args, &cli.etcd.endpoints).await,
+        Verb::GrantMachine { id, login } => {
+            grant::check_name("machine ID", &id)?;
+            let role = grant::machine_role(&id);
+            let user = login.username.clone().unwrap_or_else(|| role.clone());
+            let grants = grant::machine_grants(&cluster.keys, &id);
+            grant::grant(&cluster.client, &role, &user, &login_of(&login)?, &grants, &mut out).await
+        }
+        Verb::RevokeMachine { id, username } => {
+            grant::check_name("machine ID", &id)?;
+            let role = grant::machine_role(&id);
+            let user = username.unwrap_or_else(|| role.clone());
+            grant::revoke(&cluster.client, &role, &user, &mut out).await
+        }
+        Verb::GrantScheduler { name, login } => {
+            grant::check_name("scheduler name", &name)?;
+            let role = grant::scheduler_role(&name);
+            let user = login.username.clone().unwrap_or_else(|| role.clone());
+            let grants = grant::scheduler_grants(&cluster.keys);
+            grant::grant(&cluster.client, &role, &user, &login_of(&login)?, &grants, &mut out).await
+        }
         Verb::Schedule { watch: false, ttl } => schedule::once(&cluster, ttl, &mut out).await,
         Verb::Schedule { watch: true, ttl } => {
             let mut long = cli.etcd.clone();
@@ -104,6 +125,14 @@ async fn dispatch(cli: Cli) -> Result<Exit, ToolError> {
     };
     out.flush()?;
     exit
+}
+
+fn login_of(args: &cli::LoginArgs) -> Result<grant::Login, ToolError> {
+    if args.no_password {
+        Ok(grant::Login::Certificate)
+    } else {
+        grant::password_from_stdin().map(grant::Login::Password)
+    }
 }
 
 /// `start ./web.service` submits the file first, as fleetctl did; other
