@@ -172,13 +172,12 @@ fn a_scheduler_credential_schedules_and_nothing_more() {
         .spawn()
         .unwrap();
     assert!(auth.etcdctl(&root, &["lease", "revoke", &lease]).status.success(), "machine A dies");
-    let moved =
-        fleetkit_tests::wait::wait_for("web.service on B", std::time::Duration::from_secs(15), || {
-            let out = auth.etcdctl(&root, &["get", "--prefix", "--keys-only", "/fleetkit/assign/"]);
-            String::from_utf8_lossy(&out.stdout)
-                .contains(&format!("/fleetkit/assign/{B}/web.service"))
-                .then_some(())
-        });
+    let _ = fleetkit_tests::wait::wait_for("web.service on B", std::time::Duration::from_secs(15), || {
+        let out = auth.etcdctl(&root, &["get", "--prefix", "--keys-only", "/fleetkit/assign/"]);
+        String::from_utf8_lossy(&out.stdout)
+            .contains(&format!("/fleetkit/assign/{B}/web.service"))
+            .then_some(())
+    });
     let _ = watch.kill();
     let _ = watch.wait();
 
