@@ -190,3 +190,35 @@ fn a_scheduler_credential_schedules_and_nothing_more() {
         assert!(denied(&auth.etcdctl(s, &args)), "the scheduler must not: {args:?}");
     }
 }
+
+#[test]
+fn a_machine_logs_in_by_client_certificate_whose_cn_is_its_user() {
+    let etcd = EtcdCluster::builder(1).tls().auth().start();
+    let tls = etcd.tls().expect("TLS files");
+    let out = Command::new(env!("CARGO_BIN_EXE_clusterctl"))
+        .args(etcd.client_args())
+        .args(["--user", &format!("root:{ROOT_PASSWORD}"), "grant-machine", A, "--no-password"])
+        .env_remove("ETCDCTL_ENDPOINTS")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (cert, key) = tls.client(&format!("fleetkit-machine-{A}"));
+    let as_a = |args: &[&str]| {
+        Command::new("etcdctl")
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("ETCDCTL_API", "3")
+            .arg(format!("--endpoints={}", etcd.endpoints_arg()))
+            .arg(format!("--cacert={}", tls.ca.display()))
+            .arg(format!("--cert={}", cert.display()))
+            .arg(format!("--key={}", key.display()))
+            .args(["--dial-timeout=2s", "--command-timeout=3s"])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let mine = as_a(&["put", &format!("/fleetkit/machines/{A}"), "{}"]);
+    assert!(mine.status.success(), "{}", String::from_utf8_lossy(&mine.stderr));
+    assert!(denied(&as_a(&["put", &format!("/fleetkit/machines/{B}"), "{}"])));
+    assert!(denied(&as_a(&["put", "/fleetkit/units/evil.service", "{}"])));
+}

@@ -28,12 +28,24 @@ pub struct TlsFiles {
     pub client_cert: PathBuf,
     /// The client's private key.
     pub client_key: PathBuf,
+    /// The CA, to sign more client certificates.
+    issuer: Issuer<'static, KeyPair>,
 }
 
 impl std::fmt::Debug for TlsFiles {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TlsFiles").field("dir", &self.dir.path()).finish_non_exhaustive()
     }
+}
+
+fn client_pair(issuer: &Issuer<'static, KeyPair>, name: &str) -> (rcgen::Certificate, KeyPair) {
+    let key = KeyPair::generate().expect("client key");
+    let mut params = CertificateParams::new(Vec::new()).expect("client params");
+    params.distinguished_name.push(DnType::CommonName, name);
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    let cert = params.signed_by(&key, issuer).expect("sign a client cert");
+    (cert, key)
 }
 
 impl TlsFiles {
@@ -68,12 +80,7 @@ impl TlsFiles {
             vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth];
         let server_cert = server_params.signed_by(&server_key, &issuer).expect("sign the server cert");
 
-        let client_key = KeyPair::generate().expect("client key");
-        let mut client_params = CertificateParams::new(Vec::new()).expect("client params");
-        client_params.distinguished_name.push(DnType::CommonName, Self::CLIENT_NAME);
-        client_params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
-        client_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-        let client_cert = client_params.signed_by(&client_key, &issuer).expect("sign the client cert");
+        let (client_cert, client_key) = client_pair(&issuer, Self::CLIENT_NAME);
 
         let write = |name: &str, pem: String| -> PathBuf {
             let path = dir.path().join(name);
@@ -87,7 +94,23 @@ impl TlsFiles {
             client_cert: write("client.pem", client_cert.pem()),
             client_key: write("client-key.pem", client_key.serialize_pem()),
             dir,
+            issuer,
         }
+    }
+
+    /// A client certificate and key with common name `name` (etcd's user
+    /// when it logs in without a password), written next to the others.
+    ///
+    /// # Panics
+    /// When signing or writing fails.
+    #[must_use]
+    pub fn client(&self, name: &str) -> (PathBuf, PathBuf) {
+        let (cert, key) = client_pair(&self.issuer, name);
+        let cert_path = self.dir.path().join(format!("{name}.pem"));
+        let key_path = self.dir.path().join(format!("{name}-key.pem"));
+        fs::write(&cert_path, cert.pem()).expect("write a PEM file");
+        fs::write(&key_path, key.serialize_pem()).expect("write a PEM file");
+        (cert_path, key_path)
     }
 
     /// The directory holding the files.
