@@ -259,12 +259,16 @@ _clusterctl() {
             return 0
             ;;
         clusterctl__subcmd__grant__subcmd__machine)
-            opts="-h --username --password-stdin --no-password --prefix --help"
+            opts="-h --announce --username --password-stdin --no-password --prefix --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --announce)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --username)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

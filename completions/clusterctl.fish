@@ -139,6 +139,7 @@ complete -c clusterctl -n "__fish_clusterctl_using_subcommand agent" -l ttl -d '
 complete -c clusterctl -n "__fish_clusterctl_using_subcommand agent" -l prefix -d 'where fleetkit\'s keys live in etcd' -r
 complete -c clusterctl -n "__fish_clusterctl_using_subcommand agent" -l fence -d 'stop this machine\'s units once its lease cannot be renewed for a TTL (at most one copy of a unit anywhere, at the price of stopping everything when etcd itself is down)'
 complete -c clusterctl -n "__fish_clusterctl_using_subcommand agent" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c clusterctl -n "__fish_clusterctl_using_subcommand grant-machine" -l announce -d 'also let the machine\'s units announce under this etcd prefix (readwrite; absolute; may be given more than once), e.g. /announce/services/ for the tutorial\'s sidekicks' -r
 complete -c clusterctl -n "__fish_clusterctl_using_subcommand grant-machine" -l username -d 'the user\'s name [default: the role\'s name, fleetkit-machine-ID or fleetkit-scheduler-NAME]' -r
 complete -c clusterctl -n "__fish_clusterctl_using_subcommand grant-machine" -l prefix -d 'where fleetkit\'s keys live in etcd' -r
 complete -c clusterctl -n "__fish_clusterctl_using_subcommand grant-machine" -l password-stdin -d 'read the user\'s password from stdin\'s first line'

@@ -72,7 +72,9 @@ role):
   read       PREFIX/units/ (the unit records), PREFIX/assign/ID/ (its assignments)
   readwrite  PREFIX/machines/ID (its record), PREFIX/states/ID/ (its reports)
 A holder of that credential cannot write another machine's keys, units/, desired/ or assign/,
-read other machines' assignments, or revoke another machine's lease. etcd must have auth
+read other machines' assignments, or revoke another machine's lease. --announce PREFIX adds
+readwrite on PREFIX for the machine's announce sidekicks (a stolen credential can then forge
+announcements there, nothing more). etcd must have auth
 enabled, and the caller must be root (or hold etcd's root role): give --user root:PASSWORD or
 root's client certificate.
 
@@ -393,6 +395,10 @@ pub enum Verb {
         /// the machine's ID (as its agent uses it: /etc/machine-id)
         #[arg(value_name = "ID")]
         id: String,
+        /// also let the machine's units announce under this etcd prefix (readwrite; absolute; may
+        /// be given more than once), e.g. /announce/services/ for the tutorial's sidekicks
+        #[arg(long, value_name = "PREFIX", value_parser = Keys::parse_prefix)]
+        announce: Vec<String>,
         #[command(flatten)]
         login: LoginArgs,
     },

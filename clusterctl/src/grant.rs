@@ -31,6 +31,12 @@ impl Grant {
         Self { kind, key, prefix }
     }
 
+    /// Readwrite on an announcement prefix, for `announce` sidekicks.
+    #[must_use]
+    pub fn announce(prefix: String) -> Self {
+        Self::new(PermissionType::Readwrite, prefix, true)
+    }
+
     /// The end of the key range, as etcd stores it: empty for one key,
     /// the key with its last byte raised for a prefix.
     fn range_end(&self) -> Vec<u8> {

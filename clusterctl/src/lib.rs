@@ -95,11 +95,12 @@ async fn dispatch(cli: Cli) -> Result<Exit, ToolError> {
         }
         Verb::Ssh { target, command, ssh } => remote::ssh(&cluster, &target, &command, &ssh).await,
         Verb::Agent(args) => agent::run(&cluster, &args, &cli.etcd.endpoints).await,
-        Verb::GrantMachine { id, login } => {
+        Verb::GrantMachine { id, announce, login } => {
             grant::check_name("machine ID", &id)?;
             let role = grant::machine_role(&id);
             let user = login.username.clone().unwrap_or_else(|| role.clone());
-            let grants = grant::machine_grants(&cluster.keys, &id);
+            let mut grants = grant::machine_grants(&cluster.keys, &id);
+            grants.extend(announce.into_iter().map(grant::Grant::announce));
             grant::grant(&cluster.client, &role, &user, &login_of(&login)?, &grants, &mut out).await
         }
         Verb::RevokeMachine { id, username } => {

@@ -65,7 +65,7 @@ fn a_machine_credential_reaches_only_that_machines_keys() {
     let shown = auth.root(&["grant-machine", A, "--password-stdin"], "pa\n");
     assert!(shown.contains(&format!("Role fleetkit-machine-{A}")), "{shown}");
     assert!(shown.contains("KV Read:") && shown.contains(&format!("/fleetkit/assign/{A}/")), "{shown}");
-    auth.root(&["grant-machine", B, "--password-stdin"], "pb\n");
+    auth.root(&["grant-machine", B, "--announce", "/announce/services/", "--password-stdin"], "pb\n");
     // Idempotent: a second run changes the password and leaves the role as it was.
     let again = auth.root(&["grant-machine", A, "--password-stdin"], "pa2\n");
     assert!(again.contains("exists"), "{again}");
@@ -120,6 +120,10 @@ fn a_machine_credential_reaches_only_that_machines_keys() {
     assert!(put.status.success(), "{}", String::from_utf8_lossy(&put.stderr));
     assert!(denied(&auth.etcdctl(&a, &["lease", "revoke", &lease])), "A revoked B's lease");
     assert!(auth.etcdctl(&b, &["lease", "revoke", &lease]).status.success(), "B may revoke its own");
+
+    // B's sidekicks may announce; A's may not.
+    assert!(auth.etcdctl(&b, &["put", "/announce/services/web/1", "10.0.0.2:80"]).status.success());
+    assert!(denied(&auth.etcdctl(&a, &["put", "/announce/services/web/1", "evil"])));
 
     // A machine cannot schedule.
     let out = auth.clusterctl(&a, &["schedule"], "");
