@@ -63,7 +63,8 @@ OUTPUT (JSON Lines, sorted by unit name, then machine ID)
   --format table prints UNIT MACHINE IP instead, and the reasons on stderr.
 
 RULES (fleet's)
-  Conflicts=GLOB     not beside a unit its globs match, nor one whose globs match it (Go path.Match)
+  Conflicts=GLOB...  not beside a unit its globs match, nor one whose globs match it
+                     (Go path.Match); Conflicts=a.service b*.service is two globs, as in fleet
   MachineOf=NAME     only beside NAME; follows it when NAME moves; waits while NAME is not placed
   MachineID=ID       that machine (full ID or unique prefix)
   MachineMetadata=k=v  values of one key OR'd, keys AND'd
@@ -74,7 +75,9 @@ RULES (fleet's)
 
 EXIT STATUS
   0 every unit placed, 1 some unit cannot be placed, 2 bad usage or bad input
-  (malformed record, malformed glob, contradictory rules, duplicate unit or machine).
+  (malformed record, malformed glob, contradictory rules, duplicate unit or machine,
+  more than a plan's 32-bit numbers count). Control bytes in names are escaped
+  (\\x1b) in messages and in --format table.
 
 EXAMPLES
   Place the tutorial's three instances and their sidekicks:
