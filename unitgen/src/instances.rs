@@ -175,10 +175,10 @@ fn range(list: &str, part: &str) -> Result<Option<Item>, InstanceError> {
 mod tests {
     use super::*;
 
-    fn list(args: &[&str], escape: bool) -> Result<Vec<String>, String> {
+    fn list(args: &[&str], escape: bool) -> Result<Vec<String>, InstanceError> {
         let mut i = Instances::default();
         for a in args {
-            i.add(a, escape, Some("x\n\n y \r\n")).map_err(|e| e.to_string())?;
+            i.add(a, escape, Some("x\n\n y \r\n"))?;
         }
         Ok(i.iter().collect())
     }
@@ -206,7 +206,7 @@ mod tests {
 
     #[test]
     fn bad_instances_are_named_or_escaped() {
-        let err = list(&["10.0.0.1/24"], false).unwrap_err();
+        let err = list(&["10.0.0.1/24"], false).unwrap_err().to_string();
         assert!(err.contains("10.0.0.1/24") && err.contains("--escape"), "{err}");
         assert_eq!(list(&["10.0.0.1/24"], true).unwrap(), ["10.0.0.1-24"]);
         assert!(list(&["a,,b"], false).is_err());
@@ -227,7 +227,7 @@ mod tests {
             ("1..18446744073709551616", "18446744073709551616 is out of range"),
         ];
         for (input, want) in cases {
-            let err = list(&[input], false).unwrap_err();
+            let err = list(&[input], false).unwrap_err().to_string();
             assert!(err.starts_with(&format!("-i '{input}': ")) && err.contains(want), "{input}: {err}");
         }
         assert_eq!(list(&["18446744073709551615..18446744073709551614"], false).unwrap().len(), 2);
@@ -236,9 +236,9 @@ mod tests {
 
     #[test]
     fn control_bytes_in_lists_are_escaped_in_messages() {
-        let err = list(&["a\x1b[31mX"], false).unwrap_err();
+        let err = list(&["a\x1b[31mX"], false).unwrap_err().to_string();
         assert!(!err.contains('\x1b') && err.contains("a\\x1b[31mX"), "{err}");
-        let err = list(&[",\x1b"], false).unwrap_err();
+        let err = list(&[",\x1b"], false).unwrap_err().to_string();
         assert!(err.starts_with("-i ',\\x1b': empty instance"), "{err}");
     }
 }
