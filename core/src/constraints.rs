@@ -6,16 +6,20 @@
 //! `X-ConditionMachineOf`, `X-ConditionMachineMetadata` and `X-Conflicts`.
 //! A value is a list only when it starts and ends with `"`: then it splits
 //! at spaces outside quotes and the quotes go (`MachineMetadata="a=1" "b=2"`);
-//! otherwise the whole value is one item, spaces and all. Repeated keys add
-//! items. `Global` takes its last value, `MachineID` its first. This module
-//! also owns the contradictions fleet rejected, so unitgen, place and
-//! clusterctl refuse the same units with the same words.
+//! otherwise the whole value is one item, spaces and all. `Conflicts` and
+//! `X-Conflicts` then split every item again at whitespace (fleet's
+//! `splitCombine`, since 0.13): `Conflicts=a.service b*.service` is two
+//! globs. `MachineOf`, `Replaces` and `MachineID` are not split again, as in
+//! fleet. Repeated keys add items. `Global` takes its last value,
+//! `MachineID` its first. This module also owns the contradictions fleet
+//! rejected, so unitgen, place and clusterctl refuse the same units with the
+//! same words.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::diag::Diagnostic;
+use crate::diag::{escaped, Diagnostic};
 use crate::glob::Glob;
 
 /// The parsed `[X-Fleet]` section of one unit.
@@ -133,7 +137,7 @@ impl Constraints {
                         entry.line,
                         format!(
                             "[X-Fleet] unknown key {}= is ignored (known: MachineID, MachineOf, MachineMetadata, Conflicts, Global, Replaces)",
-                            entry.key
+                            escaped(&entry.key)
                         ),
                     ));
                     continue;
@@ -145,25 +149,36 @@ impl Constraints {
                     ));
                 }
                 let raw = entry.value.trim();
-                if rule != Rule::Global && !raw.starts_with('"') && raw.contains(char::is_whitespace) {
+                // fleet reads these as one item, spaces and all; no unit
+                // name or machine ID has a space, so it is surely a slip.
+                let one_item = matches!(rule, Rule::MachineId | Rule::MachineOf | Rule::Replaces);
+                if one_item && !raw.starts_with('"') && raw.contains(char::is_whitespace) {
                     diags.push(Diagnostic::warning(
                         entry.line,
                         format!(
-                            "[X-Fleet] {}{raw} is one item with spaces in it, as fleet read it; to give a list, quote each item: {}\"{}\"",
+                            "[X-Fleet] {}{} is one item with spaces in it, as fleet read it; to give a list, quote each item: {}\"{}\"",
                             rule.key(),
+                            escaped(raw),
                             rule.key(),
-                            raw.split_whitespace().collect::<Vec<_>>().join("\" \"")
+                            escaped(&raw.split_whitespace().collect::<Vec<_>>().join("\" \""))
                         ),
                     ));
                 }
-                let items: Vec<String> = split_values(raw).into_iter().filter(|v| !v.is_empty()).collect();
+                let items: Vec<String> = if rule == Rule::Conflicts {
+                    split_values(raw).iter().flat_map(|v| v.split_whitespace()).map(str::to_owned).collect()
+                } else {
+                    split_values(raw).into_iter().filter(|v| !v.is_empty()).collect()
+                };
                 if rule == Rule::Global {
                     if let Some(last) = items.last() {
                         c.global = is_truthy(last);
                         if !c.global && !is_falsy(last) {
                             diags.push(Diagnostic::warning(
                                 entry.line,
-                                format!("[X-Fleet] Global={last} reads as false; write Global=true or Global=false"),
+                                format!(
+                                    "[X-Fleet] Global={} reads as false; write Global=true or Global=false",
+                                    escaped(last)
+                                ),
                             ));
                         }
                         global_line = entry.line;
@@ -197,7 +212,8 @@ impl Constraints {
                                 _ => diags.push(Diagnostic::error(
                                     entry.line,
                                     format!(
-                                        "[X-Fleet] MachineMetadata={item} must be KEY=VALUE (e.g. MachineMetadata=region=eu)"
+                                        "[X-Fleet] MachineMetadata={} must be KEY=VALUE (e.g. MachineMetadata=region=eu)",
+                                        escaped(&item)
                                     ),
                                 )),
                             }
@@ -248,8 +264,11 @@ impl Constraints {
         }
         for (k, values) in &self.machine_metadata {
             if k.is_empty() || k.contains('=') || values.iter().any(|v| v.is_empty() || v.contains('=')) {
+                let values: Vec<String> = values.iter().map(|v| format!("'{}'", escaped(v))).collect();
                 out.push(format!(
-                    "[X-Fleet] MachineMetadata key {k:?} with values {values:?} must be KEY=VALUE"
+                    "[X-Fleet] MachineMetadata key '{}' with values [{}] must be KEY=VALUE",
+                    escaped(k),
+                    values.join(", ")
                 ));
             }
         }
@@ -312,7 +331,9 @@ impl Constraints {
                     out.push(Contradiction {
                         rules: (Rule::MachineOf, Rule::Conflicts),
                         message: format!(
-                            "[X-Fleet] Conflicts={pattern} matches MachineOf={peer}: the unit must run beside {peer} and may not; narrow the glob"
+                            "[X-Fleet] Conflicts={} matches MachineOf={peer}: the unit must run beside {peer} and may not; narrow the glob",
+                            escaped(pattern),
+                            peer = escaped(peer)
                         ),
                     });
                 }
@@ -394,12 +415,40 @@ mod tests {
     }
 
     #[test]
-    fn unknown_keys_and_unquoted_lists_warn() {
-        let (_, d) = Constraints::from_unit(&unit(&[("Weight", "3"), ("Conflicts", "a* b*")]));
-        assert_eq!(d.len(), 2);
-        assert!(d.iter().all(|d| d.severity == Severity::Warning));
-        assert_eq!(d[0].line, 2);
-        assert!(d[1].message.contains(r#"Conflicts="a*" "b*""#), "{}", d[1].message);
+    fn conflicts_split_at_whitespace_as_fleet_does_and_nothing_else_does() {
+        let (c, d) = Constraints::from_unit(&unit(&[
+            ("Conflicts", "a.service b*.service"),
+            ("X-Conflicts", "c*\td*"),
+            ("Conflicts", r#""e* f*" "g*""#),
+        ]));
+        assert_eq!(c.conflicts, ["a.service", "b*.service", "c*", "d*", "e*", "f*", "g*"]);
+        assert!(d.iter().all(|d| !d.message.contains("quote")), "no advice to quote: {d:?}");
+        let (c, d) = Constraints::from_unit(&unit(&[
+            ("MachineOf", "a.service b.service"),
+            ("Replaces", "old@1.service old@2.service"),
+            ("MachineID", "m1 m2"),
+        ]));
+        assert_eq!(c.machine_of, ["a.service b.service"]);
+        assert_eq!(c.replaces, ["old@1.service old@2.service"]);
+        assert_eq!(c.machine_id.as_deref(), Some("m1 m2"));
+        assert_eq!(d.len(), 3 + 2, "three one-item warnings, two contradictions: {d:?}");
+        assert!(d[0].message.contains(r#"MachineOf="a.service" "b.service""#), "{}", d[0].message);
+    }
+
+    #[test]
+    fn unknown_keys_warn() {
+        let (_, d) = Constraints::from_unit(&unit(&[("Weight", "3")]));
+        assert_eq!(d.len(), 1);
+        assert_eq!((d[0].line, d[0].severity), (2, Severity::Warning));
+    }
+
+    #[test]
+    fn messages_escape_control_characters() {
+        let (_, d) = Constraints::from_unit(&unit(&[("W\x1b[2J", "3"), ("MachineMetadata", "x\x1by")]));
+        assert!(d.iter().all(|d| !d.message.contains('\x1b')), "{d:?}");
+        assert!(d[0].message.contains("W\\x1b[2J") && d[1].message.contains("x\\x1by"), "{d:?}");
+        let c = Constraints { conflicts: vec!["[\x1b".into()], ..Default::default() };
+        assert!(c.problems()[0].contains("[\\x1b"), "{:?}", c.problems());
     }
 
     #[test]

@@ -107,12 +107,14 @@ impl ToolError {
     }
 
     /// A crate's typed error: its message followed by its sources, and the
-    /// exit code of its kind.
+    /// exit code of its kind. The sources' texts (an I/O error, a JSON
+    /// parser's, etcd's) often quote input, so their control bytes are
+    /// escaped ([`crate::diag::escaped`]).
     pub fn from_error<E: Classify>(err: &E) -> Self {
         let mut message = err.to_string();
         let mut source = err.source();
         while let Some(s) = source {
-            let text = s.to_string();
+            let text = crate::diag::escaped(&s.to_string()).into_owned();
             if !message.contains(&text) {
                 message.push_str(": ");
                 message.push_str(&text);
@@ -143,11 +145,13 @@ impl ToolError {
         }
     }
 
-    /// Wraps an I/O error on `what` (a file name, "stdout") into a message.
+    /// Wraps an I/O error on `what` (a file name, "stdout") into a message;
+    /// control bytes in `what` are escaped.
     pub fn io(what: &str, err: &io::Error) -> Self {
         if err.kind() == io::ErrorKind::BrokenPipe {
             return Self::BrokenPipe;
         }
+        let what = crate::diag::escaped(what);
         Self::Message { code: Exit::USAGE, message: format!("{what}: {err}") }
     }
 }

@@ -11,7 +11,7 @@
 use sha2::{Digest, Sha256};
 
 use crate::constraints::Constraints;
-use crate::diag::{has_errors, Diagnostic};
+use crate::diag::{escaped, has_errors, Diagnostic};
 use crate::name::{Kind, UnitName};
 use crate::records::UnitRecord;
 use crate::specifier::{self, Compiled, Specifiers};
@@ -33,6 +33,9 @@ pub struct Source {
     fixed_fleet: Option<(Constraints, Vec<Diagnostic>)>,
     /// Each entry's specifiers, in file order, found once.
     compiled: Vec<Compiled>,
+    /// Why systemd would refuse to run the unit although it parses
+    /// ([`crate::service::refusals`]).
+    refusals: Vec<Diagnostic>,
 }
 
 impl Source {
@@ -64,7 +67,7 @@ impl Source {
             for section in &unit.sections {
                 for entry in &section.entries {
                     if let Err(e) = specifier::check(&entry.value) {
-                        diags.push(Diagnostic::error(entry.line, format!("{}= {e}", entry.key)));
+                        diags.push(Diagnostic::error(entry.line, format!("{}= {e}", escaped(&entry.key))));
                     }
                 }
             }
@@ -87,6 +90,7 @@ impl Source {
                     .then(|| Constraints::from_unit(&UnitFile { sections: fleet().cloned().collect() }));
                 let compiled =
                     unit.sections.iter().flat_map(|s| &s.entries).map(|e| Compiled::new(&e.value)).collect();
+                let refusals = crate::service::refusals(name, bytes, &unit);
                 Ok(Source {
                     name: name.to_owned(),
                     kind,
@@ -95,6 +99,7 @@ impl Source {
                     warnings: diags,
                     fixed_fleet,
                     compiled,
+                    refusals,
                 })
             }
             _ => {
@@ -123,6 +128,15 @@ impl Source {
         &self.warnings
     }
 
+    /// Why systemd would refuse to run this unit although every line
+    /// parses: an empty file, a service without the commands it needs
+    /// ([`crate::service`]). Not part of [`Source::parse`]'s errors, so a
+    /// caller decides; `unitgen` reports them as errors.
+    #[must_use]
+    pub fn refusals(&self) -> &[Diagnostic] {
+        &self.refusals
+    }
+
     /// The record for `instance` of a template, or for the unit itself when
     /// `instance` is `None` and this is no template.
     ///
@@ -139,12 +153,16 @@ impl Source {
         let (name, template) = match (self.kind, instance) {
             (Kind::Template, Some(i)) => (parsed.instantiate(i).map_err(one)?, Some(self.name.clone())),
             (Kind::Template, None) => {
-                return Err(one(format!("{} is a template: give instances (e.g. -i 1..3)", self.name)));
+                return Err(one(format!(
+                    "{} is a template: give instances (e.g. -i 1..3)",
+                    escaped(&self.name)
+                )));
             }
             (_, Some(i)) => {
                 return Err(one(format!(
-                    "{} is not a template (foo@.service), so it takes no instance (got '{i}')",
-                    self.name
+                    "{} is not a template (foo@.service), so it takes no instance (got '{}')",
+                    escaped(&self.name),
+                    escaped(i)
                 )));
             }
             // A file already named `foo@1.service` is that instance of `foo@.service`.
@@ -189,7 +207,7 @@ impl Source {
                     }
                     Err(e) => {
                         text.truncate(start);
-                        errors.push(Diagnostic::error(entry.line, format!("{}= {e}", entry.key)));
+                        errors.push(Diagnostic::error(entry.line, format!("{}= {e}", escaped(&entry.key))));
                     }
                 }
             }

@@ -20,8 +20,8 @@ impl fmt::Display for BadPattern {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "malformed glob {:?} (a `[` class must be closed and non-empty, `-` and `]` inside it need `\\`, and a pattern cannot end in `\\`)",
-            self.pattern
+            "malformed glob \"{}\" (a `[` class must be closed and non-empty, `-` and `]` inside it need `\\`, and a pattern cannot end in `\\`)",
+            crate::diag::escaped(&self.pattern)
         )
     }
 }

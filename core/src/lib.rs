@@ -1,7 +1,8 @@
 //! fleetkit-core: the pieces every fleetkit tool shares, and nothing more.
 //!
 //! Unit files and their names follow systemd's rules exactly (`unit`, `name`,
-//! `specifier`); `[X-Fleet]` placement rules follow fleet's (`constraints`,
+//! `specifier`, and `service` for what systemd refuses to run);
+//! `[X-Fleet]` placement rules follow fleet's (`constraints`,
 //! `glob`); the JSON Lines records are the contract between tools (`records`);
 //! `exit` owns exit codes and the one place errors are printed; `duration` is
 //! the one duration syntax every flag takes; `log` and `notify` are how the
@@ -19,6 +20,7 @@ pub mod log;
 pub mod name;
 pub mod notify;
 pub mod records;
+pub mod service;
 pub mod specifier;
 pub mod unit;
 

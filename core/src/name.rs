@@ -5,6 +5,10 @@
 //! exactly the names systemd would load and no others, and escapes instance
 //! strings (`10.0.0.1/24` → `10.0.0.1-24`) byte for byte as `systemd-escape`
 //! does so that `%I` and `%f` give back what the user meant.
+//! Every message here quotes the name or text it refuses through
+//! [`escaped`], so control bytes in it reach no terminal raw.
+
+use crate::diag::escaped;
 
 /// systemd's `UNIT_NAME_MAX` is 256 including the NUL: 255 bytes at most.
 pub const UNIT_NAME_MAX: usize = 255;
@@ -77,31 +81,36 @@ impl<'a> UnitName<'a> {
         if name.len() > UNIT_NAME_MAX {
             return Err(format!(
                 "unit name '{}…' is {} bytes long; systemd allows {UNIT_NAME_MAX} at most",
-                truncate(name, 40),
+                escaped(truncate(name, 40)),
                 name.len()
             ));
         }
+        // Only on the way out: a valid name costs no scan.
+        let shown = || escaped(name);
         let Some(dot) = name.rfind('.').filter(|&d| d > 0) else {
-            return Err(format!("invalid unit name '{name}': it needs a type suffix such as .service"));
+            return Err(format!("invalid unit name '{}': it needs a type suffix such as .service", shown()));
         };
         let suffix = &name[dot + 1..];
         if !SUFFIXES.contains(&suffix) {
             return Err(format!(
-                "invalid unit name '{name}': unknown unit type '.{suffix}' (one of: {})",
+                "invalid unit name '{}': unknown unit type '.{}' (one of: {})",
+                shown(),
+                escaped(suffix),
                 SUFFIXES.join(", ")
             ));
         }
         let stem = &name[..dot];
         if let Some(bad) = stem.bytes().find(|&b| b != b'@' && !is_valid_char(b)) {
             return Err(format!(
-                "invalid unit name '{name}': character {} is not allowed (only A-Z a-z 0-9 : - _ . \\ @; \
+                "invalid unit name '{}': character {} is not allowed (only A-Z a-z 0-9 : - _ . \\ @; \
                  escape other text with systemd-escape or --escape)",
+                shown(),
                 describe_byte(bad)
             ));
         }
         let at = stem.find('@');
         if at == Some(0) {
-            return Err(format!("invalid unit name '{name}': it starts with '@'"));
+            return Err(format!("invalid unit name '{}': it starts with '@'", shown()));
         }
         Ok(match at {
             None => UnitName { full: name, kind: Kind::Plain, prefix: stem, instance: None, suffix },
@@ -130,7 +139,7 @@ impl<'a> UnitName<'a> {
         if name.len() > UNIT_NAME_MAX {
             return Err(format!(
                 "instance '{}…' makes the unit name {} bytes long; systemd allows {UNIT_NAME_MAX} at most",
-                truncate(instance, 40),
+                escaped(truncate(instance, 40)),
                 name.len()
             ));
         }
@@ -148,8 +157,9 @@ pub fn check_instance(instance: &str) -> Result<(), String> {
     }
     if let Some(bad) = instance.bytes().find(|&b| b != b'@' && !is_valid_char(b)) {
         return Err(format!(
-            "invalid instance '{instance}': character {} is not allowed in a unit name; \
+            "invalid instance '{}': character {} is not allowed in a unit name; \
              use --escape to escape it as systemd-escape does",
+            escaped(instance),
             describe_byte(bad)
         ));
     }
@@ -221,7 +231,7 @@ pub fn unescape(s: &str) -> Result<Vec<u8>, String> {
                         out.push(u8::try_from(a * 16 + b).unwrap_or(0));
                         i += 3;
                     }
-                    _ => return Err(format!("'{s}' has a '\\' that is not a \\xNN escape")),
+                    _ => return Err(format!("'{}' has a '\\' that is not a \\xNN escape", escaped(s))),
                 }
             }
             b => out.push(b),
@@ -249,13 +259,16 @@ pub fn path_unescape(s: &str) -> Result<Vec<u8>, String> {
     }
     let w = unescape(s)?;
     if w.first() == Some(&b'/') || w.last() == Some(&b'/') {
-        return Err(format!("'{s}' unescapes to a path with a leading or trailing '/'"));
+        return Err(format!("'{}' unescapes to a path with a leading or trailing '/'", escaped(s)));
     }
     let mut path = Vec::with_capacity(w.len() + 1);
     path.push(b'/');
     path.extend_from_slice(&w);
     if !path_is_normalized(&path) {
-        return Err(format!("'{s}' unescapes to a path that is not normalized (empty, '.' or '..' parts)"));
+        return Err(format!(
+            "'{}' unescapes to a path that is not normalized (empty, '.' or '..' parts)",
+            escaped(s)
+        ));
     }
     Ok(path)
 }
@@ -270,7 +283,7 @@ pub fn path_escape(path: &str) -> Result<String, String> {
         return Ok("-".into());
     }
     if !path_is_normalized(simple.as_bytes()) {
-        return Err(format!("'{path}' is not a normalized path ('..' parts are refused)"));
+        return Err(format!("'{}' is not a normalized path ('..' parts are refused)", escaped(path)));
     }
     Ok(escape(simple.trim_matches('/')))
 }

@@ -11,6 +11,7 @@ use std::io::{self, Write};
 use serde::{Deserialize, Serialize};
 
 use crate::constraints::Constraints;
+use crate::diag::escaped;
 
 /// One unit, as unitgen emits it and place, clusterctl read it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -71,23 +72,69 @@ pub fn write_record<W: Write, T: Serialize>(out: &mut W, record: &T) -> io::Resu
     out.flush()
 }
 
+/// A JSON Lines input that cannot be read: which input, which line, and
+/// the reader's or the JSON parser's own error as the source.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    /// The input itself failed (a directory given as a file, an I/O error).
+    #[error("{}", escaped(.input))]
+    Read {
+        input: String,
+        #[source]
+        err: io::Error,
+    },
+    /// Line `line` is not a valid record.
+    #[error("{}:{line}", escaped(.input))]
+    Malformed {
+        input: String,
+        line: usize,
+        #[source]
+        err: serde_json::Error,
+    },
+}
+
+impl RecordError {
+    /// `INPUT:LINE: why` (or `INPUT: why`) on one line, control bytes of
+    /// the input escaped: for callers that print it without
+    /// [`crate::ToolError::from_error`].
+    #[must_use]
+    pub fn describe(&self) -> String {
+        let why = match self {
+            Self::Read { err, .. } => err.to_string(),
+            Self::Malformed { err, .. } => err.to_string(),
+        };
+        format!("{self}: {}", escaped(&why))
+    }
+}
+
+impl crate::exit::Classify for RecordError {
+    /// Unreadable or malformed input is the user's to fix.
+    fn kind(&self) -> crate::exit::Kind {
+        crate::exit::Kind::Usage
+    }
+}
+
 /// Reads JSON Lines from `input`, naming `source` and the line in errors.
 /// Blank lines are skipped.
 ///
 /// # Errors
-/// `SOURCE:LINE: message` for unreadable input or a malformed record.
-pub fn read_records<T, R>(input: R, source: &str) -> Result<Vec<T>, String>
+/// [`RecordError`] for unreadable input or a malformed record.
+pub fn read_records<T, R>(input: R, source: &str) -> Result<Vec<T>, RecordError>
 where
     T: for<'de> Deserialize<'de>,
     R: io::BufRead,
 {
     let mut out = Vec::new();
     for (i, line) in input.lines().enumerate() {
-        let line = line.map_err(|e| format!("{source}: {e}"))?;
+        let line = line.map_err(|err| RecordError::Read { input: source.to_owned(), err })?;
         if line.trim().is_empty() {
             continue;
         }
-        let record = serde_json::from_str(&line).map_err(|e| format!("{source}:{}: {e}", i + 1))?;
+        let record = serde_json::from_str(&line).map_err(|err| RecordError::Malformed {
+            input: source.to_owned(),
+            line: i + 1,
+            err,
+        })?;
         out.push(record);
     }
     Ok(out)
@@ -110,6 +157,10 @@ mod tests {
     fn read_records_names_the_bad_line() {
         let input = "{\"id\":\"m1\"}\n\n{\"id\":3}\n";
         let err = read_records::<MachineRecord, _>(input.as_bytes(), "machines.json").unwrap_err();
-        assert!(err.starts_with("machines.json:3: "), "{err}");
+        assert!(err.describe().starts_with("machines.json:3: invalid type"), "{}", err.describe());
+        let e = crate::ToolError::from_error(&err);
+        assert_eq!(e.to_string(), err.describe());
+        let bad = read_records::<MachineRecord, _>("{\"\x1b\":1}".as_bytes(), "m\x1b").unwrap_err();
+        assert!(!crate::ToolError::from_error(&bad).to_string().contains('\x1b'), "{}", bad.describe());
     }
 }

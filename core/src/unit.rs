@@ -14,7 +14,7 @@
 //! section, a line without `=`) is a warning and the line is dropped, as
 //! systemd drops it. Sections systemd does not know (`[X-Fleet]`) are kept.
 
-use crate::diag::Diagnostic;
+use crate::diag::{escaped, Diagnostic};
 
 /// A parsed unit file: its sections in file order.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -288,7 +288,10 @@ impl Parser {
             let Some(name) = inner.strip_suffix(']') else {
                 self.errors.push(Diagnostic::error(
                     line,
-                    format!("invalid section header '{l}': a header is '[Name]' alone on its line"),
+                    format!(
+                        "invalid section header '{}': a header is '[Name]' alone on its line",
+                        escaped(l)
+                    ),
                 ));
                 self.in_section = false;
                 self.after_bad_header = true;
@@ -297,7 +300,10 @@ impl Parser {
             if !section_name_is_safe(name) {
                 self.errors.push(Diagnostic::error(
                     line,
-                    format!("bad characters in section header '{l}': no quotes, backslashes or control characters"),
+                    format!(
+                        "bad characters in section header '{}': no quotes, backslashes or control characters",
+                        escaped(l)
+                    ),
                 ));
                 self.in_section = false;
                 self.after_bad_header = true;
@@ -334,7 +340,7 @@ impl Parser {
             // carry it.
             self.warnings.push(Diagnostic::warning(
                 line,
-                format!("unknown key '{key}' (a stray byte order mark?); ignored"),
+                format!("unknown key '{}' (a stray byte order mark?); ignored", escaped(key)),
             ));
             return;
         }

@@ -22,7 +22,7 @@ use fleetkit_core::records::MachineRecord;
 use crate::error::PlaceError;
 use crate::fxhash::FxMap;
 use crate::ids::{ClassNo, PatternNo, UnitNo};
-use crate::index::Patterns;
+use crate::index::{Intern, Patterns};
 use crate::lists::{name_key, Full, Lists, Names};
 use crate::reason::format_req;
 use crate::rules::{Info, Rules};
@@ -42,32 +42,27 @@ pub fn build<'a, H>(
     machines.sort_unstable_by(|a, b| a.id.cmp(&b.id));
     for w in machines.windows(2) {
         if w[0].id == w[1].id {
-            return Err(PlaceError::new(format!(
-                "machine {} is listed twice; give each machine once",
-                w[0].id
-            )));
+            return Err(PlaceError::Duplicate { what: "machine", name: w[0].id.clone() });
         }
     }
     if machines.first().is_some_and(|m| m.id.is_empty()) {
-        return Err(PlaceError::new("a machine record has an empty id"));
+        return Err(PlaceError::Empty { what: "machine", field: "id" });
     }
     let n = units.len();
     let m = machines.len();
     let name_bytes: usize = units.iter().map(|u| u.name.len()).sum();
     if m >= u32::MAX as usize {
-        return Err(PlaceError::new(format!("{m} machines are more than one plan holds (under 2^32)")));
+        return Err(PlaceError::TooBig { what: format!("{m} machines"), limit: "under 2^32" });
     }
     if n >= u32::MAX as usize || u32::try_from(name_bytes).is_err() {
-        return Err(PlaceError::new(format!(
-            "{n} units with {name_bytes} bytes of names are more than one plan holds \
-             (under 2^32 units and 4 GiB of names); plan them in parts"
-        )));
+        return Err(PlaceError::TooBig {
+            what: format!("{n} units with {name_bytes} bytes of names"),
+            limit: "under 2^32 units and 4 GiB of names",
+        });
     }
-    let too_big = |Full| {
-        PlaceError::new(format!(
-            "{n} units whose rules name more than 2^32 patterns and peers in all are more than \
-             one plan holds; plan them in parts"
-        ))
+    let too_big = |Full| PlaceError::TooBig {
+        what: format!("{n} units whose rules name more than 2^32 patterns, peers and trie nodes in all"),
+        limit: "under 2^32 of each",
     };
 
     // 1. In the order given.
@@ -96,7 +91,7 @@ pub fn build<'a, H>(
         // Globs are checked when they are interned below.
         if !plain {
             if let Some(problem) = c.problems().into_iter().next() {
-                note(&r.name, PlaceError::new(format!("{}: {problem}", r.name)));
+                note(&r.name, PlaceError::Rules { unit: r.name.clone(), problem });
             }
         }
         anti.clear();
@@ -107,10 +102,11 @@ pub fn build<'a, H>(
                     Some((last, id)) if last == g.as_str() => id,
                     _ => match patterns.intern(g) {
                         Ok(id) => id,
-                        Err(e) => {
-                            note(&r.name, PlaceError::new(format!("{}: [X-Fleet] {key}{e}", r.name)));
+                        Err(Intern::Bad(err)) => {
+                            note(&r.name, PlaceError::BadGlob { unit: r.name.clone(), key, err });
                             continue;
                         }
+                        Err(Intern::Full) => return Err(too_big(Full)),
                     },
                 };
                 last_glob = Some((g.as_str(), id));
@@ -154,7 +150,7 @@ pub fn build<'a, H>(
     for &(_, i) in &keyed {
         let name = names_given.get(i);
         if names.last() == Some(name) {
-            return Err(PlaceError::new(format!("unit {name} is listed twice; give each unit once")));
+            return Err(PlaceError::Duplicate { what: "unit", name: name.to_owned() });
         }
         names.push(name).map_err(too_big)?;
         anti.push(anti_given.get(i)).map_err(too_big)?;
@@ -163,7 +159,7 @@ pub fn build<'a, H>(
     }
     drop((keyed, names_given, anti_given, info_given));
     if names.len() > 0 && names.get(UnitNo::new(0)).is_empty() {
-        return Err(PlaceError::new("a unit record has an empty name"));
+        return Err(PlaceError::Empty { what: "unit", field: "name" });
     }
     if let Some((_, e)) = first_error {
         return Err(e);

@@ -22,6 +22,16 @@ macro_rules! number {
                 Self(u32::try_from(i).unwrap_or(u32::MAX))
             }
 
+            /// The `i`th, when `i` is below `limit` (at most what a `u32`
+            /// holds): for numbers the input's size decides.
+            #[allow(dead_code)]
+            pub fn try_new(i: usize, limit: usize) -> Option<Self> {
+                if i >= limit {
+                    return None;
+                }
+                u32::try_from(i).ok().map(Self)
+            }
+
             /// The index into an array by this kind of number.
             pub fn ix(self) -> usize {
                 self.0 as usize

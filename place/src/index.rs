@@ -22,8 +22,11 @@ use crate::fxhash::FxMap;
 use crate::ids::{MachineNo, PatternNo};
 
 /// Interned globs, findable by the names they can match.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Patterns {
+    /// How many patterns, and trie nodes, there may be: what a `u32`
+    /// numbers (smaller in tests, which cannot make four billion).
+    limit: usize,
     globs: Vec<Glob>,
     ids: FxMap<String, PatternNo>,
     /// Literal patterns by their text.
@@ -31,6 +34,24 @@ pub struct Patterns {
     /// Other patterns in a byte trie of their literal prefixes: a name
     /// walks it once, meeting exactly the patterns whose prefix it has.
     trie: Vec<TrieNode>,
+}
+
+impl Default for Patterns {
+    fn default() -> Self {
+        Patterns::with_limit(u32::MAX as usize)
+    }
+}
+
+impl Patterns {
+    fn with_limit(limit: usize) -> Self {
+        Patterns {
+            limit,
+            globs: Vec::new(),
+            ids: FxMap::default(),
+            literal: FxMap::default(),
+            trie: Vec::new(),
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -41,28 +62,45 @@ struct TrieNode {
     patterns: Vec<PatternNo>,
 }
 
+/// Why a glob could not be interned.
+#[derive(Debug)]
+pub enum Intern {
+    /// Go's `path.Match` refuses the pattern.
+    Bad(fleetkit_core::glob::BadPattern),
+    /// A pattern or trie node number would pass 2^32 (see [`crate::lists`]).
+    Full,
+}
+
 impl Patterns {
     /// The id of `glob`, interning it on first sight.
-    pub fn intern(&mut self, glob: &str) -> Result<PatternNo, fleetkit_core::glob::BadPattern> {
+    ///
+    /// # Errors
+    /// A malformed glob, or more patterns or trie nodes than `u32` numbers.
+    pub fn intern(&mut self, glob: &str) -> Result<PatternNo, Intern> {
         if let Some(&id) = self.ids.get(glob) {
             return Ok(id);
         }
-        let g = Glob::new(glob)?;
-        let id = PatternNo::new(self.globs.len());
+        let g = Glob::new(glob).map_err(Intern::Bad)?;
+        let id = PatternNo::try_new(self.globs.len(), self.limit).ok_or(Intern::Full)?;
         if g.is_literal() {
             self.literal.entry(glob.to_owned()).or_default().push(id);
         } else {
+            let prefix = g.literal_prefix().as_bytes();
             if self.trie.is_empty() {
                 self.trie.push(TrieNode::default());
             }
             let mut node = 0usize;
-            for &b in g.literal_prefix().as_bytes() {
+            for &b in prefix {
                 let children = &self.trie[node].children;
                 node = match children.binary_search_by_key(&b, |&(c, _)| c) {
                     Ok(i) => children[i].1 as usize,
                     Err(i) => {
+                        // Nodes a refused glob added hold no pattern, so
+                        // they change no answer (and the plan fails anyway).
                         let child = self.trie.len();
-                        self.trie[node].children.insert(i, (b, u32::try_from(child).unwrap_or(u32::MAX)));
+                        let no =
+                            u32::try_from(child).ok().filter(|_| child < self.limit).ok_or(Intern::Full)?;
+                        self.trie[node].children.insert(i, (b, no));
                         self.trie.push(TrieNode::default());
                         child
                     }
@@ -332,6 +370,22 @@ mod tests {
             let want: Vec<PatternNo> = ids.iter().copied().filter(|&i| p.glob(i).matches(name)).collect();
             assert_eq!(out, want, "{name}");
         }
-        assert!(p.intern("[").is_err());
+        assert!(matches!(p.intern("["), Err(Intern::Bad(_))));
+    }
+
+    #[test]
+    fn past_the_numbers_is_an_error_not_a_panic() {
+        let mut p = Patterns::with_limit(3);
+        assert!(p.intern("a").is_ok() && p.intern("b").is_ok() && p.intern("c").is_ok());
+        assert!(matches!(p.intern("d"), Err(Intern::Full)), "a fourth pattern number");
+        assert!(p.intern("a").is_ok(), "known patterns still come back");
+        let mut p = Patterns::with_limit(4);
+        assert!(p.intern("ab*").is_ok(), "root and two nodes");
+        assert!(p.intern("abc*").is_ok(), "a fourth node");
+        assert!(matches!(p.intern("abd*"), Err(Intern::Full)), "a fifth trie node");
+        assert!(p.intern("a*").is_ok(), "no node added");
+        let mut out = Vec::new();
+        p.matching("abd", &mut out);
+        assert_eq!(out.len(), 2, "ab* and a*, not the refused glob: {out:?}");
     }
 }

@@ -37,10 +37,11 @@ use std::io::{self, BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use clap::{CommandFactory, Parser, ValueEnum};
+use fleetkit_core::diag::escaped;
 use fleetkit_core::records::{read_records, MachineRecord, Placement};
 use fleetkit_core::{Exit, ToolError};
 
-pub use error::PlaceError;
+pub use error::{PlaceError, RunError};
 pub use plan::{plan, PlacementRef, Plan};
 pub use read::read_units;
 pub use unit::Unit;
@@ -62,7 +63,8 @@ OUTPUT (JSON Lines, sorted by unit name, then machine ID)
   --format table prints UNIT MACHINE IP instead, and the reasons on stderr.
 
 RULES (fleet's)
-  Conflicts=GLOB     not beside a unit its globs match, nor one whose globs match it (Go path.Match)
+  Conflicts=GLOB...  not beside a unit its globs match, nor one whose globs match it
+                     (Go path.Match); Conflicts=a.service b*.service is two globs, as in fleet
   MachineOf=NAME     only beside NAME; follows it when NAME moves; waits while NAME is not placed
   MachineID=ID       that machine (full ID or unique prefix)
   MachineMetadata=k=v  values of one key OR'd, keys AND'd
@@ -73,7 +75,9 @@ RULES (fleet's)
 
 EXIT STATUS
   0 every unit placed, 1 some unit cannot be placed, 2 bad usage or bad input
-  (malformed record, malformed glob, contradictory rules, duplicate unit or machine).
+  (malformed record, malformed glob, contradictory rules, duplicate unit or machine,
+  more than a plan's 32-bit numbers count). Control bytes in names are escaped
+  (\\x1b) in messages and in --format table.
 
 EXAMPLES
   Place the tutorial's three instances and their sidekicks:
@@ -131,6 +135,27 @@ pub fn command() -> clap::Command {
 /// Usage and input errors (exit 2); a broken stdout pipe.
 pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<Exit, ToolError> {
     let cli = Cli::try_parse_from(args)?;
+    match answer(&cli) {
+        Ok(exit) => Ok(exit),
+        Err(Fail::Run(e)) => Err(ToolError::from_error(&e)),
+        Err(Fail::Write(e)) => Err(e.into()),
+    }
+}
+
+/// Why [`answer`] stopped: bad input, or stdout failed (a closed pipe is
+/// no error: [`ToolError`] turns it into success).
+enum Fail {
+    Run(RunError),
+    Write(io::Error),
+}
+
+impl<E: Into<RunError>> From<E> for Fail {
+    fn from(e: E) -> Self {
+        Fail::Run(e.into())
+    }
+}
+
+fn answer(cli: &Cli) -> Result<Exit, Fail> {
     let machines: Vec<MachineRecord> = read_file(&cli.machines)?;
     let current: Vec<Placement> = match &cli.current {
         Some(path) => read_file(path)?,
@@ -138,39 +163,46 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<Exit, ToolError> 
     };
     let units: Vec<Unit> = match cli.units.as_deref() {
         Some(path) if path != Path::new("-") => {
-            let name = path.display().to_string();
-            let file = File::open(path).map_err(|e| ToolError::usage(format!("{name}: {e}")))?;
-            read_units(BufReader::with_capacity(1 << 16, file), &name).map_err(ToolError::usage)?
+            let (name, file) = open(path)?;
+            read_units(BufReader::with_capacity(1 << 16, file), &name)?
         }
-        _ => read_units(io::stdin().lock(), "stdin").map_err(ToolError::usage)?,
+        _ => read_units(io::stdin().lock(), "stdin")?,
     };
-    let plan = Plan::new(&units, &machines, &current).map_err(|e| ToolError::usage(e.to_string()))?;
+    let plan = Plan::new(&units, &machines, &current)?;
     let stdout = io::stdout();
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
     let unplaced = match cli.format {
         // Streamed: no list of a million placements in memory.
-        Format::Json => plan.write_json(&mut out)?,
+        Format::Json => plan.write_json(&mut out).map_err(Fail::Write)?,
         Format::Table => {
             let placements = plan.placements();
-            table::write(&mut out, &placements, &machines)?;
-            out.flush()?;
+            table::write(&mut out, &placements, &machines).map_err(Fail::Write)?;
+            out.flush().map_err(Fail::Write)?;
             let unplaced: Vec<&Placement> = placements.iter().filter(|p| p.machine.is_none()).collect();
             let mut err = io::stderr().lock();
             for p in &unplaced {
-                let _ = writeln!(err, "place: {}: {}", p.unit, p.reason.as_deref().unwrap_or("not placed"));
+                let reason = p.reason.as_deref().unwrap_or("not placed");
+                let _ = writeln!(err, "place: {}: {}", escaped(&p.unit), escaped(reason));
             }
             unplaced.len()
         }
     };
-    out.flush()?;
+    out.flush().map_err(Fail::Write)?;
     Ok(if unplaced == 0 { Exit::SUCCESS } else { Exit::NEGATIVE })
 }
 
-fn read_file<T: for<'de> serde::Deserialize<'de>>(path: &Path) -> Result<Vec<T>, ToolError> {
+fn open(path: &Path) -> Result<(String, File), RunError> {
     let name = path.display().to_string();
-    let file = File::open(path).map_err(|e| ToolError::usage(format!("{name}: {e}")))?;
+    match File::open(path) {
+        Ok(file) => Ok((name, file)),
+        Err(err) => Err(RunError::Open { path: name, err }),
+    }
+}
+
+fn read_file<T: for<'de> serde::Deserialize<'de>>(path: &Path) -> Result<Vec<T>, RunError> {
+    let (name, file) = open(path)?;
     let reader: Box<dyn BufRead> = Box::new(BufReader::with_capacity(1 << 16, file));
-    read_records(reader, &name).map_err(ToolError::usage)
+    Ok(read_records(reader, &name)?)
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ use std::fmt;
 use std::io::BufRead;
 
 use fleetkit_core::constraints::Constraints;
+use fleetkit_core::records::RecordError;
 use serde::de::{self, Deserializer, IgnoredAny, Visitor};
 use serde::Deserialize;
 
@@ -57,14 +58,15 @@ struct LeanUnit {
 /// [`crate::plan`] reads of each.
 ///
 /// # Errors
-/// `SOURCE:LINE: message` for unreadable input or a malformed record.
-pub fn read_units<R: BufRead>(mut input: R, source: &str) -> Result<Vec<Unit>, String> {
+/// [`RecordError`] for unreadable input or a malformed record.
+pub fn read_units<R: BufRead>(mut input: R, source: &str) -> Result<Vec<Unit>, RecordError> {
     let mut out = Vec::new();
     let mut line = String::new();
     let mut number = 0usize;
     loop {
         line.clear();
-        let n = input.read_line(&mut line).map_err(|e| format!("{source}: {e}"))?;
+        let n =
+            input.read_line(&mut line).map_err(|err| RecordError::Read { input: source.to_owned(), err })?;
         if n == 0 {
             break;
         }
@@ -73,7 +75,11 @@ pub fn read_units<R: BufRead>(mut input: R, source: &str) -> Result<Vec<Unit>, S
         if text.trim().is_empty() {
             continue;
         }
-        let u: LeanUnit = serde_json::from_str(text).map_err(|e| format!("{source}:{number}: {e}"))?;
+        let u: LeanUnit = serde_json::from_str(text).map_err(|err| RecordError::Malformed {
+            input: source.to_owned(),
+            line: number,
+            err,
+        })?;
         out.push(Unit { name: u.name, hash: IgnoredAny, constraints: u.constraints });
     }
     Ok(out)
@@ -102,7 +108,8 @@ mod tests {
         for b in bad {
             let input = format!("\n{b}\n");
             let want = read_records::<UnitRecord, _>(input.as_bytes(), "u").map(|v| v.len());
-            assert_eq!(read_units(input.as_bytes(), "u").map(|v| v.len()), want, "{b}");
+            let got = read_units(input.as_bytes(), "u").map(|v| v.len());
+            assert_eq!(got.map_err(|e| e.describe()), want.map_err(|e| e.describe()), "{b}");
         }
     }
 }

@@ -1,9 +1,12 @@
 //! `--format table`: the placements for people, `UNIT MACHINE IP` as
-//! fleetctl's tables looked, with `-` where a unit has no machine.
+//! fleetctl's tables looked, with `-` where a unit has no machine. It goes
+//! to a terminal, so control bytes in names are escaped (`\x1b`).
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::io::{self, Write};
 
+use fleetkit_core::diag::escaped;
 use fleetkit_core::records::{MachineRecord, Placement};
 
 /// Writes the table with a header line and columns padded to fit.
@@ -12,16 +15,18 @@ use fleetkit_core::records::{MachineRecord, Placement};
 /// The writer's error.
 pub fn write<W: Write>(out: &mut W, placements: &[Placement], machines: &[MachineRecord]) -> io::Result<()> {
     let ips: HashMap<&str, &str> = machines.iter().map(|m| (m.id.as_str(), m.ip.as_str())).collect();
-    let rows: Vec<[&str; 3]> = placements
+    let rows: Vec<[Cow<'_, str>; 3]> = placements
         .iter()
         .map(|p| {
             let machine = p.machine.as_deref().unwrap_or("-");
             let ip = p.machine.as_deref().and_then(|m| ips.get(m).copied()).filter(|ip| !ip.is_empty());
-            [p.unit.as_str(), machine, ip.unwrap_or("-")]
+            [escaped(&p.unit), escaped(machine), escaped(ip.unwrap_or("-"))]
         })
         .collect();
     let header = ["UNIT", "MACHINE", "IP"];
-    let width = |col: usize| rows.iter().map(|r| r[col].len()).chain([header[col].len()]).max().unwrap_or(0);
+    let width = |col: usize| {
+        rows.iter().map(|r| r[col].chars().count()).chain([header[col].len()]).max().unwrap_or(0)
+    };
     let (w0, w1) = (width(0), width(1));
     writeln!(out, "{:<w0$}  {:<w1$}  {}", header[0], header[1], header[2])?;
     for r in &rows {

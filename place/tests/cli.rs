@@ -237,3 +237,113 @@ fn no_units_is_success_with_no_output() {
     assert_eq!(out.status.code(), Some(0));
     assert!(out.stdout.is_empty());
 }
+
+/// The unit fixtures of fleet's `TestScheduleMultipleConflicts`
+/// (functional/fixtures/units/conflict.multiple.{1,2}.service), and a third
+/// with fleet's quoted-list form: one `Conflicts=` with three globs at
+/// whitespace, three `Conflicts=` lines, one quoted list. Expanded by core
+/// as unitgen expands them.
+fn multiple_conflicts() -> Vec<UnitRecord> {
+    let body = "[Unit]\nDescription=Test Unit\n\n[Service]\n\
+        ExecStart=/bin/bash -c \"while true; do echo Hello, World!; sleep 1; done\"\n\n[X-Fleet]\n";
+    let fleet = [
+        (
+            "conflict.multiple.0.service",
+            "Conflicts=\"conflict.2.service\" \"conflict.1.service\" \"conflict.0.service\"\n",
+        ),
+        (
+            "conflict.multiple.1.service",
+            "Conflicts=conflict.2.service conflict.1.service conflict.0.service\n",
+        ),
+        (
+            "conflict.multiple.2.service",
+            "Conflicts=conflict.2.service\nConflicts=conflict.1.service\nConflicts=conflict.0.service\n",
+        ),
+    ];
+    fleet
+        .iter()
+        .map(|(name, x_fleet)| {
+            let (record, warnings) =
+                fleetkit_core::expand::expand(name, &format!("{body}{x_fleet}"), None).unwrap();
+            assert!(warnings.is_empty(), "{name}: {warnings:?}");
+            record
+        })
+        .collect()
+}
+
+/// fleet's scheduling scenario for multi-glob `Conflicts=`: with
+/// conflict.0, .1 and .2 running on three of four machines, each of the
+/// three units that conflict with all of them can only go to the fourth,
+/// however its globs are written.
+#[test]
+fn multiple_conflicts_globs_split_at_whitespace_as_in_fleet() {
+    let env = Env::new();
+    let machines = env.write("machines.json", &machines(&["m1", "m2", "m3", "m4"]));
+    let mut units = multiple_conflicts();
+    assert_eq!(
+        units[1].constraints.conflicts,
+        ["conflict.2.service", "conflict.1.service", "conflict.0.service"],
+        "three globs, not one with spaces"
+    );
+    units.extend(records(&[
+        plain("conflict.0.service"),
+        plain("conflict.1.service"),
+        plain("conflict.2.service"),
+    ]));
+    let current = env.write(
+        "current.json",
+        &[
+            placed("conflict.0.service", "m1"),
+            placed("conflict.1.service", "m2"),
+            placed("conflict.2.service", "m3"),
+        ],
+    );
+    let units = env.write("units.json", &units);
+    let out = place(&[arg("--machines"), &machines, arg("--current"), &current, &units], None);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let got = where_(&placements(&out));
+    for i in 0..3 {
+        assert_eq!(got[&format!("conflict.multiple.{i}.service")], "m4", "{got:?}");
+        assert_eq!(got[&format!("conflict.{i}.service")], format!("m{}", i + 1), "{got:?}");
+    }
+}
+
+/// ESC and other control bytes in names reach stderr and the table escaped
+/// (`\x1b`), never raw.
+#[test]
+fn control_bytes_in_records_are_escaped_in_messages_and_tables() {
+    let env = Env::new();
+    let machines = env.write("machines.json", &machines(&["m1"]));
+    let evil = "a\u{1b}[31mX\u{7}.service";
+    let dup = env.write("dup.json", &records(&[plain(evil), plain(evil)]));
+    let out = place(&[arg("--machines"), &machines, &dup], None);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(stderr, "place: unit a\\x1b[31mX\\x07.service is listed twice; give each unit once\n");
+
+    let glob = env.write("glob.json", &records(&[conflicts("b.service", &["\u{1b}[2J["])]));
+    let out = place(&[arg("--machines"), &machines, &glob], None);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.starts_with("place: b.service: [X-Fleet] Conflicts=malformed glob \"\\x1b[2J[\""),
+        "{stderr}"
+    );
+
+    let broken = env.write_text("units\u{1b}.json", "{\"name\":\"a\",\"\\u001b[31m\":1}\n");
+    let out = place(&[arg("--machines"), &machines, &broken], None);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        !stderr.contains('\u{1b}') && stderr.contains("units\\x1b.json:1: unknown field `\\x1b[31m`"),
+        "{stderr}"
+    );
+
+    // Two units that cannot share the one machine: the reason names both.
+    let two = env.write("two.json", &records(&[conflicts(evil, &["*"]), plain("b.service")]));
+    let out = place(&[arg("--machines"), &machines, arg("--format"), arg("table"), &two], None);
+    assert_eq!(out.status.code(), Some(1));
+    let (stdout, stderr) = (String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap());
+    assert!(!stdout.contains('\u{1b}') && stdout.contains("a\\x1b[31mX\\x07.service"), "{stdout}");
+    assert!(!stderr.contains('\u{1b}') && stderr.contains("a\\x1b[31mX\\x07.service"), "{stderr}");
+}

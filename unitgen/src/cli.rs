@@ -49,6 +49,23 @@ OUTPUT
   are written in 64 KiB blocks, and all that is waiting before any message
   goes to stderr, so both sent to one file keep their order.
 
+INSTANCES
+  FROM..TO counts whole numbers from FROM to TO (both 0 to 18446744073709551615,
+  either direction), zero padded when either end starts with 0; {...} around a
+  list is optional. An item of only digits, dots and minus signs must be such a
+  range: 1.., ..3, 1...3, 1..2..9, -5..3 (negative) and ends past the limit are
+  errors, not instance names. Other text (a..b, v1..2) is one instance name.
+  There is no limit on a range's length: instances stream, like seq.
+
+CHECKS
+  Besides syntax, names and specifiers, --check (and every run) refuses what
+  systemd 252 would refuse to run although it parses: an empty file (systemd
+  loads it as masked) and a service without the commands it needs, in
+  systemd's words: \"Service has no ExecStart=, ExecStop=, or SuccessAction=.
+  Refusing.\" (ExecStart= is needed unless Type=oneshot and RemainAfterExit=yes
+  or SuccessAction=; only Type=oneshot may have several). Text from the input
+  that a message quotes has its control bytes escaped (ESC shows as \\x1b).
+
 SPECIFIERS
   %n %N %p %P %i %I %f %j %J and %% are resolved from the unit name exactly as
   systemd 252 resolves them, in every value including [X-Fleet]. Host ones
@@ -82,7 +99,8 @@ or the unit files themselves. --check reports every problem as FILE:LINE: messag
 )]
 pub struct Cli {
     /// Instances for templates: 1..3, {1..3}, 01..10 (zero padded), 3..1, a,b,c, or - (one per
-    /// line on stdin). Repeatable; plain units ignore them.
+    /// line on stdin). Range ends are whole numbers 0 to 2^64-1; a malformed range (1.., ..3,
+    /// 1...3, -5..3) is an error. Repeatable; plain units ignore them.
     #[arg(short = 'i', long = "instances", value_name = "LIST")]
     pub instances: Vec<String>,
 

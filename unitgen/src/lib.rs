@@ -3,12 +3,14 @@
 //! checks unit files the way systemd would.
 //!
 //! The unit-file rules themselves live in fleetkit-core (`unit`, `name`,
-//! `specifier`, `expand`) so that clusterctl expands `start foo@1.service`
-//! exactly as unitgen does; this crate owns the command line (`cli`), the
-//! instance lists (`instances`) and where the units go (`output`), and this
-//! file the run: read every input, then check it or emit its units.
+//! `specifier`, `expand`, `service`) so that clusterctl expands `start
+//! foo@1.service` exactly as unitgen does; this crate owns the command line
+//! (`cli`), the instance lists (`instances`), where the units go (`output`)
+//! and why a run stops (`error`), and this file the run: read every input,
+//! then check it or emit its units.
 
 mod cli;
+mod error;
 mod instances;
 mod output;
 
@@ -22,6 +24,7 @@ use fleetkit_core::expand::Source;
 use fleetkit_core::{Exit, ToolError};
 
 use crate::cli::{Cli, Format};
+use crate::error::Error;
 use crate::instances::Instances;
 use crate::output::{JsonLines, Sink, Stdout};
 
@@ -44,18 +47,22 @@ struct Input {
 /// Bad usage, unreadable input, or a write error other than a closed pipe.
 pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<Exit, ToolError> {
     let cli = Cli::try_parse_from(args)?;
+    go(&cli).map_err(Error::into_tool)
+}
+
+fn go(cli: &Cli) -> Result<Exit, Error> {
     let stdin_for_instances = cli.instances.iter().any(|i| i == "-");
     let stdin_for_file = cli.files.iter().any(|f| f.as_os_str() == "-");
     if stdin_for_instances && stdin_for_file {
-        return Err(ToolError::usage("stdin cannot hold both instances (-i -) and a unit file (-)"));
+        return Err(Error::StdinTwice);
     }
     if cli.files.iter().filter(|f| f.as_os_str() == "-").count() > 1 {
-        return Err(ToolError::usage("stdin (-) can be read only once"));
+        return Err(Error::StdinOnce);
     }
     let mut instances = Instances::default();
     let stdin_lines = if stdin_for_instances { Some(read_stdin_text()?) } else { None };
     for list in &cli.instances {
-        instances.add(list, cli.escape, stdin_lines.as_deref()).map_err(ToolError::usage)?;
+        instances.add(list, cli.escape, stdin_lines.as_deref())?;
     }
 
     let mut inputs = Vec::new();
@@ -64,7 +71,12 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<Exit, ToolError> 
         let (shown, name, bytes) = read_input(file, cli.name.as_deref())?;
         match Source::parse(&name, &bytes) {
             Ok(source) => {
-                report(&shown, source.warnings());
+                // What parses but systemd would refuse to run is an error too.
+                let mut diags: Vec<Diagnostic> = source.warnings().to_vec();
+                diags.extend_from_slice(source.refusals());
+                diags.sort_by_key(|d| d.line);
+                report(&shown, &diags);
+                failed |= !source.refusals().is_empty();
                 inputs.push(Input { shown, source });
             }
             Err(diags) => {
@@ -81,16 +93,16 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<Exit, ToolError> 
         return Ok(Exit::USAGE);
     }
     if let Some(input) = inputs.iter().find(|i| i.source.is_template() && instances.is_empty()) {
-        return Err(ToolError::usage(format!(
-            "{}: {} is a template: give instances with -i (e.g. -i 1..3)",
-            input.shown,
-            input.source.name()
-        )));
+        return Err(Error::NeedsInstances {
+            path: input.shown.clone(),
+            name: input.source.name().to_owned(),
+        });
     }
 
     let mut sink = match (&cli.output, cli.format) {
         (Some(dir), _) => {
-            std::fs::create_dir_all(dir).map_err(|e| ToolError::io(&dir.display().to_string(), &e))?;
+            std::fs::create_dir_all(dir)
+                .map_err(|err| Error::CreateDir { dir: dir.display().to_string(), err })?;
             Sink::Dir { dir: dir.clone(), force: cli.force }
         }
         (None, Format::Json) => Sink::Json(Stdout::new(), JsonLines::default()),
@@ -102,7 +114,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<Exit, ToolError> 
 }
 
 /// Emits every unit of every input, stopping at the first that has errors.
-fn emit_all(sink: &mut Sink<Stdout>, inputs: &[Input], instances: &Instances) -> Result<Exit, ToolError> {
+fn emit_all(sink: &mut Sink<Stdout>, inputs: &[Input], instances: &Instances) -> Result<Exit, Error> {
     for input in inputs {
         if input.source.is_template() {
             let mut first = true;
@@ -123,12 +135,7 @@ fn emit_all(sink: &mut Sink<Stdout>, inputs: &[Input], instances: &Instances) ->
 /// for a file (they repeat for every instance). False when it had errors.
 /// Records already buffered are written before any diagnostic, so stdout
 /// and stderr sent to one file keep their order.
-fn emit(
-    sink: &mut Sink<Stdout>,
-    input: &Input,
-    instance: Option<&str>,
-    warn: bool,
-) -> Result<bool, ToolError> {
+fn emit(sink: &mut Sink<Stdout>, input: &Input, instance: Option<&str>, warn: bool) -> Result<bool, Error> {
     match input.source.instantiate(instance) {
         Ok((record, warnings)) => {
             if warn && !warnings.is_empty() {
@@ -177,31 +184,29 @@ fn report(shown: &str, diags: &[Diagnostic]) {
     }
 }
 
-fn read_stdin_text() -> Result<String, ToolError> {
+fn read_stdin_text() -> Result<String, Error> {
     let mut text = String::new();
-    io::stdin().read_to_string(&mut text).map_err(|e| ToolError::io("stdin", &e))?;
+    io::stdin().read_to_string(&mut text).map_err(|err| Error::Read { path: "stdin".to_owned(), err })?;
     Ok(text)
 }
 
 /// Reads a unit file; its unit name is its file name (or `--name` for -).
-fn read_input(path: &Path, name: Option<&str>) -> Result<(String, String, Vec<u8>), ToolError> {
+fn read_input(path: &Path, name: Option<&str>) -> Result<(String, String, Vec<u8>), Error> {
     if path.as_os_str() == "-" {
         let Some(name) = name else {
-            return Err(ToolError::usage(
-                "a unit read from stdin (-) needs its name: add --name NAME.service",
-            ));
+            return Err(Error::NeedsName);
         };
         let mut bytes = Vec::new();
-        io::stdin().read_to_end(&mut bytes).map_err(|e| ToolError::io("stdin", &e))?;
+        io::stdin().read_to_end(&mut bytes).map_err(|err| Error::Read { path: "stdin".to_owned(), err })?;
         return Ok(("-".to_owned(), name.to_owned(), bytes));
     }
     let shown = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|e| ToolError::io(&shown, &e))?;
-    let name = match path.file_name().and_then(|n| n.to_str()) {
-        Some(n) => n.to_owned(),
-        None => {
-            return Err(ToolError::usage(format!("{shown}: the file name must be the unit name (UTF-8)")))
-        }
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(err) => return Err(Error::Read { path: shown, err }),
     };
-    Ok((shown, name, bytes))
+    let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+        return Err(Error::NameNotUtf8 { path: shown });
+    };
+    Ok((shown, name.to_owned(), bytes))
 }

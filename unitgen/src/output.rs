@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 
 use fleetkit_core::constraints::Constraints;
 use fleetkit_core::records::UnitRecord;
-use fleetkit_core::ToolError;
+
+use crate::error::Error;
 
 /// The chosen destination.
 pub enum Sink<W: Write> {
@@ -26,10 +27,10 @@ impl<W: Write> Sink<W> {
     /// # Errors
     /// A write error (a closed pipe is not reported), or an existing
     /// different file in the output directory without `--force`.
-    pub fn emit(&mut self, record: &UnitRecord) -> Result<(), ToolError> {
+    pub fn emit(&mut self, record: &UnitRecord) -> Result<(), Error> {
         match self {
-            Sink::Json(out, json) => json.write(out, record).map_err(ToolError::from),
-            Sink::Unit(out) => write_unit(out, record).map_err(ToolError::from),
+            Sink::Json(out, json) => json.write(out, record).map_err(Error::Stdout),
+            Sink::Unit(out) => write_unit(out, record).map_err(Error::Stdout),
             Sink::Dir { dir, force } => write_file(dir, &record.name, &record.text, *force),
         }
     }
@@ -125,9 +126,9 @@ impl Sink<Stdout> {
     ///
     /// # Errors
     /// The write error (a closed pipe is not reported).
-    pub fn finish(&mut self) -> Result<(), ToolError> {
+    pub fn finish(&mut self) -> Result<(), Error> {
         match self {
-            Sink::Json(out, _) | Sink::Unit(out) => out.finish().map_err(ToolError::from),
+            Sink::Json(out, _) | Sink::Unit(out) => out.finish().map_err(Error::Stdout),
             Sink::Dir { .. } => Ok(()),
         }
     }
@@ -255,27 +256,23 @@ fn write_unit<W: Write>(out: &mut W, record: &UnitRecord) -> io::Result<()> {
 }
 
 /// Writes `dir/name` atomically; an identical existing file is left alone.
-fn write_file(dir: &Path, name: &str, text: &str, force: bool) -> Result<(), ToolError> {
+fn write_file(dir: &Path, name: &str, text: &str, force: bool) -> Result<(), Error> {
     let path = dir.join(name);
     let shown = path.display().to_string();
     match fs::read(&path) {
         Ok(existing) if existing == text.as_bytes() => return Ok(()),
-        Ok(_) if !force => {
-            return Err(ToolError::usage(format!(
-                "{shown}: exists with different contents; use --force to overwrite it"
-            )));
-        }
+        Ok(_) if !force => return Err(Error::Exists { path: shown }),
         Ok(_) => {}
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => return Err(ToolError::io(&shown, &e)),
+        Err(err) => return Err(Error::Read { path: shown, err }),
     }
     let tmp = dir.join(format!(".{name}.unitgen-{}", std::process::id()));
     let result = fs::File::create(&tmp)
         .and_then(|mut f| f.write_all(text.as_bytes()))
         .and_then(|()| fs::rename(&tmp, &path));
-    if let Err(e) = result {
+    if let Err(err) = result {
         let _ = fs::remove_file(&tmp);
-        return Err(ToolError::usage(format!("{shown}: cannot write: {e}")));
+        return Err(Error::Write { path: shown, err });
     }
     Ok(())
 }

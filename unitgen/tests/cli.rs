@@ -324,3 +324,128 @@ fn check_reports_x_fleet_contradictions_and_unknown_keys() {
     assert_eq!(out.status.code(), Some(0));
     assert!(text(&out.stderr).contains("warning"));
 }
+
+/// A unit file called `name` with `body` in a fresh directory.
+fn unit_file(dir: &tempfile::TempDir, name: &str, body: &[u8]) -> PathBuf {
+    let path = dir.path().join(name);
+    std::fs::write(&path, body).unwrap();
+    path
+}
+
+#[test]
+fn control_bytes_from_the_input_are_escaped_in_messages() {
+    let dir = tempfile::tempdir().unwrap();
+    let web = unit_file(&dir, "web@.service", b"[Service]\nExecStart=/bin/true\n");
+    let out = unitgen(&["-i", "a\u{1b}[31mX"], std::slice::from_ref(&web), None);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert_eq!(
+        err,
+        "unitgen: invalid instance 'a\\x1b[31mX': character 0x1b is not allowed in a unit name; \
+         use --escape to escape it as systemd-escape does\n"
+    );
+
+    // Names and values inside a unit file, and the file's own name.
+    let body = b"[Service]\nExecStart=/bin/true\n[X-Fleet]\nMachineMetadata=a\x1b]0;pwned\x07\nW\x00x=1\n[Bad\x1bHeader\n";
+    let evil = unit_file(&dir, "evil\u{1b}[2J@.service", body);
+    let out = unitgen(&["--check"], &[evil], None);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(!err.contains(['\u{1b}', '\u{7}', '\0']), "raw control bytes reached stderr: {err:?}");
+    assert!(err.contains("evil\\x1b[2J@.service"), "{err}");
+    assert!(err.contains("invalid section header '[Bad\\x1bHeader'"), "{err}");
+
+    let body = b"[Service]\nExecStart=/bin/true\n[X-Fleet]\nMachineMetadata=a\x1b]0;pwned\x07\n";
+    let out = unitgen(&["--check", "-i", "1"], &[unit_file(&dir, "m@.service", body)], None);
+    let err = text(&out.stderr);
+    assert!(err.contains("MachineMetadata=a\\x1b]0;pwned\\x07 must be KEY=VALUE"), "{err}");
+    assert!(!err.contains('\u{1b}'), "{err:?}");
+}
+
+#[test]
+fn ranges_out_of_bounds_negative_or_malformed_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let web = unit_file(&dir, "web@.service", b"[Service]\nExecStart=/bin/true\n");
+    let cases: &[(&str, &str)] = &[
+        (
+            "-i 1..100000000000000000000",
+            "unitgen: -i '1..100000000000000000000': 100000000000000000000 is out of range; \
+             a range's ends are whole numbers from 0 to 18446744073709551615\n",
+        ),
+        (
+            "-i=-5..3",
+            "unitgen: -i '-5..3': -5 is negative; a range counts whole numbers from 0 to 18446744073709551615 (e.g. 0..3)\n",
+        ),
+        ("-i 1..", "unitgen: -i '1..': '1..' is not a range: write FROM..TO with two whole numbers (1..3, 01..10, 3..1)\n"),
+        ("-i ..3", "unitgen: -i '..3': '..3' is not a range"),
+        ("-i 1...3", "unitgen: -i '1...3': '1...3' is not a range"),
+        ("-i {1..3,5...6}", "unitgen: -i '{1..3,5...6}': '5...6' is not a range"),
+    ];
+    for (args, want) in cases {
+        let args: Vec<&str> = match args.split_once(' ') {
+            Some((flag, value)) => vec![flag, value],
+            None => vec![*args],
+        };
+        let out = unitgen(&args, std::slice::from_ref(&web), None);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+        let err = text(&out.stderr);
+        assert!(err.starts_with(want), "{args:?}: {err}");
+    }
+    let names: Vec<String> =
+        records(&unitgen(&["-i", "3..1"], &[web], None)).into_iter().map(|r| r.name).collect();
+    assert_eq!(names, ["web@3.service", "web@2.service", "web@1.service"]);
+}
+
+/// Units that parse but that systemd refuses to run: unitgen says so in
+/// systemd's words, with --check and without, and systemd agrees.
+#[test]
+fn units_systemd_refuses_to_run_are_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: &[(&str, &[u8], &str)] = &[
+        ("empty.service", b"", "empty.service: the file is empty: systemd loads an empty unit file as masked"),
+        ("unit-only.service", b"[Unit]\nDescription=x\n", "Service has no ExecStart=, ExecStop=, or SuccessAction=. Refusing."),
+        (
+            "stop-only.service",
+            b"[Service]\nType=oneshot\nExecStop=/bin/true\n",
+            "Service has no ExecStart= and no SuccessAction= settings and does not have RemainAfterExit=yes set. Refusing.",
+        ),
+        (
+            "simple-stop.service",
+            b"[Service]\nType=simple\nRemainAfterExit=yes\nExecStop=/bin/true\n",
+            "Service has no ExecStart= setting, which is only allowed for Type=oneshot services. Refusing.",
+        ),
+        (
+            "two.service",
+            b"[Service]\nExecStart=/bin/true\nExecStart=/bin/true\n",
+            "two.service:3: Service has more than one ExecStart= setting, which is only allowed for Type=oneshot services. Refusing.",
+        ),
+    ];
+    for (name, body, want) in cases {
+        let path = unit_file(&dir, name, body);
+        for args in [&["--check"][..], &[][..]] {
+            let out = unitgen(args, std::slice::from_ref(&path), None);
+            assert_eq!(out.status.code(), Some(2), "{name} {args:?}");
+            assert!(out.stdout.is_empty(), "{name} {args:?}");
+            let err = text(&out.stderr);
+            assert!(err.contains(want), "{name} {args:?}: {err}");
+        }
+        let (ok, err) = verify(&[path]);
+        assert!(!ok, "systemd accepts {name}: {err}");
+    }
+    // What systemd accepts without ExecStart=, unitgen accepts too.
+    for (name, body) in [
+        ("keep.service", &b"[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStop=/bin/true\n"[..]),
+        ("action.service", b"[Unit]\nSuccessAction=exit\n[Service]\n"),
+        ("a.socket", b"[Socket]\nListenStream=127.0.0.1:9\n"),
+    ] {
+        let path = unit_file(&dir, name, body);
+        let out = unitgen(&["--check"], std::slice::from_ref(&path), None);
+        assert_eq!(out.status.code(), Some(0), "{name}: {}", text(&out.stderr));
+        assert!(out.stderr.is_empty(), "{name}: {}", text(&out.stderr));
+        if name.ends_with(".service") {
+            let (ok, err) = verify(&[path]);
+            assert!(ok, "systemd refuses {name}: {err}");
+        }
+    }
+}
