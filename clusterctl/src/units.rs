@@ -58,6 +58,21 @@ fn diagnostics(name: &str, diags: &[Diagnostic]) -> String {
     lines.join("\n")
 }
 
+/// Why systemd would refuse to run `name` (an empty file, a service with
+/// no `ExecStart=`, ...), in systemd's words: such a unit is not stored.
+///
+/// # Errors
+/// The refusals as `NAME: message` lines.
+pub fn check_runnable(name: &str, text: &str) -> Result<(), String> {
+    let src = Source::parse(name, text.as_bytes()).map_err(|d| diagnostics(name, &d))?;
+    let refused: Vec<String> = src.refusals().iter().map(|d| d.display(name).to_string()).collect();
+    if refused.is_empty() {
+        Ok(())
+    } else {
+        Err(refused.join("\n"))
+    }
+}
+
 /// The record of a submitted template: its text as written (specifiers
 /// unresolved, no constraints), hashed in canonical form.
 ///

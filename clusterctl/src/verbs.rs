@@ -42,6 +42,7 @@ pub async fn submit(
             .map_err(|e| ToolError::usage(format!("{}: {e}", file.display())))?;
         let name = file.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
         units::check_name(&name).map_err(|e| ToolError::usage(format!("{}: {e}", file.display())))?;
+        units::check_runnable(&name, &text).map_err(ToolError::usage)?;
         let rec = if units::is_template(&name) {
             units::template_record(&name, &text).map_err(ToolError::usage)?
         } else {

@@ -197,3 +197,16 @@ fn a_member_killed_under_a_watching_scheduler_goes_unnoticed() {
     env.ok(&["start", "--block-attempts", "40", "node-etcd@3.service"]);
     drop(scheduler);
 }
+
+#[test]
+fn units_systemd_would_refuse_to_run_are_not_submitted() {
+    let env = Env::new();
+    let empty = env.unit_file("empty.service", "");
+    let no_exec = env.unit_file("noexec.service", "[Unit]\nDescription=x\n[Service]\nType=simple\n");
+    for (file, says) in [(&empty, "the file is empty"), (&no_exec, "Service has no ExecStart=")] {
+        let out = env.ctl(&["submit", file]);
+        assert_eq!(code(&out), 2, "{file}: {}", stderr(&out));
+        assert!(stderr(&out).contains(says), "{file}: {}", stderr(&out));
+    }
+    assert!(env.ok(&["list-unit-files", "--no-legend"]).is_empty(), "nothing was stored");
+}
