@@ -77,6 +77,8 @@ pub struct Announcer {
     connect: ConnectOptions,
     command_timeout: Duration,
     key: String,
+    /// The key as messages show it: control bytes escaped.
+    shown: String,
     value: Vec<u8>,
     ttl: i64,
     force: bool,
@@ -100,6 +102,7 @@ impl Announcer {
             connect: cfg.connect.clone(),
             command_timeout: cfg.command_timeout,
             key: cfg.key.clone(),
+            shown: fleetkit_core::diag::escaped(&cfg.key).into_owned(),
             value: cfg.value.clone(),
             ttl: cfg.ttl,
             force: cfg.force,
@@ -173,7 +176,7 @@ impl Announcer {
                 }
                 Outcome::Fatal(msg) => {
                     self.notify.status(&format!("failed: {msg}"));
-                    return Err(ToolError::negative(msg));
+                    return Err(ToolError::usage(msg));
                 }
             }
             if matches!(self.state, State::Announced | State::Withdrawn) {
@@ -194,7 +197,7 @@ impl Announcer {
                     if let Some(owner) = took_from {
                         self.log.line(
                             Level::Notice,
-                            &format!("took {} over from {}", self.key, owner_text(owner)),
+                            &format!("took {} over from {}", self.shown, owner_text(owner)),
                         );
                     }
                     return Ok(self.lease.unwrap_or_default());
@@ -206,11 +209,11 @@ impl Announcer {
                     }
                     return Err(ToolError::negative(format!(
                         "{} is held by {}; not overwritten (--force takes it over)",
-                        self.key,
+                        self.shown,
                         owner_text(owner)
                     )));
                 }
-                Err(Outcome::Fatal(msg)) => return Err(ToolError::negative(msg)),
+                Err(Outcome::Fatal(msg)) => return Err(ToolError::usage(msg)),
                 Err(other) => {
                     last = match other {
                         Outcome::Lost(e) => e,
@@ -221,7 +224,7 @@ impl Announcer {
                 }
             }
         }
-        Err(ToolError::negative(format!("cannot announce {}: {last}", self.key)))
+        Err(ToolError::unavailable(format!("cannot announce {}: {last}", self.shown)))
     }
 
     async fn once_on_endpoint(&mut self) -> Result<Put, Outcome> {
@@ -343,12 +346,12 @@ impl Announcer {
                         for ev in r.events() {
                             match (ev.event_type(), ev.kv().map(KeyValue::lease)) {
                                 (EventType::Delete, _) => {
-                                    return Outcome::KeyChanged(format!("{} was deleted by another client", self.key));
+                                    return Outcome::KeyChanged(format!("{} was deleted by another client", self.shown));
                                 }
                                 (EventType::Put, Some(owner)) if owner != id => {
                                     return Outcome::KeyChanged(format!(
                                         "{} was overwritten by {}",
-                                        self.key,
+                                        self.shown,
                                         owner_text(owner)
                                     ));
                                 }
@@ -373,7 +376,7 @@ impl Announcer {
                 self.enter(
                     State::Withdrawn,
                     Level::Notice,
-                    &format!("not announcing {}: {reason}", self.key),
+                    &format!("not announcing {}: {reason}", self.shown),
                 );
             }
             return;
@@ -388,7 +391,7 @@ impl Announcer {
             Ok(Err(e)) => format!("could not revoke lease {id:x} ({e}); it expires within {}s", self.ttl),
             Err(e) => format!("could not revoke lease {id:x} ({e}); it expires within {}s", self.ttl),
         };
-        self.enter(State::Withdrawn, Level::Warning, &format!("withdrew {}: {reason}; {how}", self.key));
+        self.enter(State::Withdrawn, Level::Warning, &format!("withdrew {}: {reason}; {how}", self.shown));
     }
 
     /// On SIGTERM/SIGINT/SIGHUP: revoke, so the key is gone at once.
@@ -400,7 +403,7 @@ impl Announcer {
             Received::Hup => "SIGHUP",
         };
         let Some(id) = self.lease.take() else {
-            self.log.line(Level::Info, &format!("stopped on {name}; {} was not announced", self.key));
+            self.log.line(Level::Info, &format!("stopped on {name}; {} was not announced", self.shown));
             return Exit::SUCCESS;
         };
         let t = self.command_timeout;
@@ -415,14 +418,15 @@ impl Announcer {
             Err(o) => Err(format!("{o:?}")),
         };
         match result {
-            Ok(()) => self
-                .log
-                .line(Level::Info, &format!("stopped on {name}: revoked lease {id:x}, {} removed", self.key)),
+            Ok(()) => self.log.line(
+                Level::Info,
+                &format!("stopped on {name}: revoked lease {id:x}, {} removed", self.shown),
+            ),
             Err(e) => self.log.line(
                 Level::Warning,
                 &format!(
                     "stopped on {name}; could not revoke lease {id:x} ({e}): {} expires within {}s",
-                    self.key, self.ttl
+                    self.shown, self.ttl
                 ),
             ),
         }
@@ -551,9 +555,9 @@ impl Announcer {
         self.endpoint = (self.endpoint + 1) % self.endpoints.len();
         if self.state != State::Lost {
             let fate = if self.lease.is_some() {
-                format!("{} stays until its lease expires ({}s)", self.key, self.ttl)
+                format!("{} stays until its lease expires ({}s)", self.shown, self.ttl)
             } else {
-                format!("{} is not announced", self.key)
+                format!("{} is not announced", self.shown)
             };
             self.enter(
                 State::Lost,
@@ -567,7 +571,7 @@ impl Announcer {
         if self.state != State::Conflict {
             let message = format!(
                 "{} is held by {}; waiting for it to go (--force takes it over)",
-                self.key,
+                self.shown,
                 owner_text(owner)
             );
             self.enter(State::Conflict, Level::Warning, &message);
@@ -605,21 +609,16 @@ fn timed_out(t: Duration) -> Outcome {
     Outcome::Lost(format!("no answer within {t:?}"))
 }
 
-/// Refused credentials or permissions end announce; everything else is
-/// etcd being away, which announce waits out.
+/// What etcd refuses for the request itself (credentials, permissions,
+/// a value over its size limit) ends announce: retrying cannot help.
+/// Everything else is etcd being away, which announce waits out.
 fn classify(e: &etcd_client::Error) -> Outcome {
-    if let etcd_client::Error::GRpcStatus(s) = e {
-        let msg = s.message();
-        // gRPC code 7 is PERMISSION_DENIED.
-        if i32::from(s.code()) == 7 || msg.contains("authentication failed") {
-            return Outcome::Fatal(format!(
-                "etcd refused: {msg} (check --user, --cert and the key's permissions)"
-            ));
-        }
-        if msg.contains("authentication is not enabled") {
-            return Outcome::Fatal(format!("etcd refused: {msg} (drop --user, or enable auth in etcd)"));
-        }
-        return Outcome::Lost(msg.to_string());
+    let text = fleetkit_core::etcd::describe(e);
+    if text.contains("authentication is not enabled") {
+        return Outcome::Fatal(format!("etcd refused: {text} (drop --user, or enable auth in etcd)"));
     }
-    Outcome::Lost(e.to_string())
+    match fleetkit_core::etcd::kind_of(e) {
+        fleetkit_core::exit::Kind::Usage => Outcome::Fatal(format!("etcd refused: {text}")),
+        _ => Outcome::Lost(text),
+    }
 }

@@ -59,9 +59,13 @@ BEHAVIOUR:
   journal, lines carry syslog priorities.
 
 EXIT STATUS:
-  0  stopped by a signal (lease revoked), or --once succeeded
-  1  etcd refused the credentials or the key; --once could not put the key
-  2  bad usage or bad input";
+  0   stopped by a signal (lease revoked), or --once succeeded
+  1   --once found the key held by another lease, or the --once check failed
+  2   bad usage or bad input, or etcd refused the request itself (the credentials, the key's
+      permissions, a value over etcd's request limit): retrying cannot help, so announce
+      stops at once
+  75  --once could not reach etcd on any endpoint: try again later
+  Only unavailability (a member down, no leader, a timeout) is retried.";
 
 /// Keep one key alive in etcd under a lease while a service runs.
 #[derive(Debug, Parser)]

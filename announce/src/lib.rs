@@ -50,7 +50,10 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<Exit, ToolError> 
         if cfg.once {
             if let Some(check) = &cfg.check {
                 check.run(cfg.check_interval).await.map_err(|reason| {
-                    ToolError::negative(format!("check failed: {reason}; {} not announced", cfg.key))
+                    ToolError::negative(format!(
+                        "check failed: {reason}; {} not announced",
+                        fleetkit_core::diag::escaped(&cfg.key)
+                    ))
                 })?;
             }
             let id = Announcer::new(&cfg, notify, log).once().await?;

@@ -349,17 +349,17 @@ fn tls_client_certificates_and_user_password() {
     assert_eq!(a.wait_exit(LONG).code(), Some(0));
     assert!(etcd.get("/secure").is_none());
 
-    // A wrong password is not something to retry: exit 1, saying why.
+    // A wrong password is not something to retry: exit 2, saying why.
     let mut bad = Announce::start(&etcd, &["--user", &format!("{USER}:wrong"), "/secure", "v"]);
-    assert_eq!(bad.wait_exit(LONG).code(), Some(1));
+    assert_eq!(bad.wait_exit(LONG).code(), Some(2));
     assert!(bad.log().contains("authentication failed"), "{}", bad.log());
 }
 
 #[test]
-fn a_user_for_an_etcd_without_auth_is_exit_1() {
+fn a_user_for_an_etcd_without_auth_is_exit_2() {
     let etcd = EtcdCluster::single();
     let mut a = Announce::start(&etcd, &["--user", "someone:pw", "/k", "v"]);
-    assert_eq!(a.wait_exit(LONG).code(), Some(1));
+    assert_eq!(a.wait_exit(LONG).code(), Some(2));
     assert!(a.log().contains("authentication is not enabled"), "{}", a.log());
 }
 
@@ -425,6 +425,70 @@ fn value_from_stdin() {
     child.stdin.take().unwrap().write_all(b"10.0.0.7:3000\n").unwrap();
     assert!(child.wait().unwrap().success());
     assert_eq!(etcd.get("/stdin").as_deref(), Some("10.0.0.7:3000"));
+}
+
+#[test]
+fn a_value_over_etcds_request_limit_exits_2_at_once_naming_the_limit() {
+    let etcd = EtcdCluster::single();
+    for once in [true, false] {
+        let mut cmd = Command::new(BIN);
+        cmd.args(etcd.client_args());
+        if once {
+            cmd.arg("--once");
+        }
+        let mut child = cmd
+            .args(["/big", "-"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(&vec![b'x'; 2 << 20]).unwrap();
+        let started = Instant::now();
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "once={once}: {err}");
+        assert!(err.contains("--max-request-bytes"), "once={once}: {err}");
+        assert!(!err.contains("retrying"), "refused for its content, not retried: {err}");
+        assert!(started.elapsed() < LONG);
+    }
+    assert!(etcd.get("/big").is_none());
+}
+
+#[test]
+fn once_works_with_the_first_endpoint_dead_and_says_75_when_none_answers() {
+    let mut etcd = EtcdCluster::three();
+    etcd.member(0).kill();
+    let endpoints = etcd.endpoints_arg();
+    for i in 0..5 {
+        let out = Command::new(BIN)
+            .args(["--endpoints", &endpoints, "--once", "--ttl", "30", &format!("/dead-first/{i}"), "v"])
+            .env_remove("ETCDCTL_ENDPOINTS")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let out = Command::new(BIN)
+        .args(["--endpoints", "127.0.0.1:9", "--dial-timeout", "300ms", "--once", "/k", "v"])
+        .env_remove("ETCDCTL_ENDPOINTS")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(75), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn control_bytes_in_the_key_are_escaped_in_messages() {
+    let etcd = EtcdCluster::single();
+    let key = "/esc\u{1b}[31m";
+    let first = Command::new(BIN).args(etcd.client_args()).args(["--once", key, "a"]).output().unwrap();
+    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    let taken = Command::new(BIN).args(etcd.client_args()).args(["--once", key, "b"]).output().unwrap();
+    assert_eq!(taken.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&taken.stderr);
+    assert!(!err.contains('\u{1b}'), "raw ESC in: {err:?}");
+    assert!(err.contains("/esc\\x1b[31m is held by"), "{err}");
 }
 
 /// Bad input is exit 2 before etcd is touched: nothing listens at the
