@@ -116,3 +116,32 @@ fn help_and_version_exit_0() {
     assert_eq!(ended.code, Some(0));
     assert!(ended.stdout.starts_with("dockrun "), "{}", ended.stdout);
 }
+
+#[test]
+fn an_empty_or_invalid_name_is_refused_with_the_rule() {
+    for name in ["", "a", "-x", "web/1", "bad\u{1b}[31mname"] {
+        let ended = run(&[&format!("--name={name}"), &busybox_image(), "true"]);
+        assert_eq!(ended.code, Some(125), "{name:?}: stderr: {}", ended.stderr);
+        assert!(ended.stderr.contains("--name"), "{name:?}: {}", ended.stderr);
+        assert!(ended.stderr.contains("[a-zA-Z0-9][a-zA-Z0-9_.-]"), "{name:?}: {}", ended.stderr);
+        assert!(!ended.stderr.contains('\u{1b}'), "control bytes are escaped: {:?}", ended.stderr);
+    }
+}
+
+#[test]
+fn control_bytes_in_flags_are_escaped_in_messages() {
+    for args in [["-p", "80\u{1b}[2J"], ["--memory", "1\u{7}g"], ["-e", "A\nB=1"]] {
+        let ended = run(&[args[0], args[1], &busybox_image(), "true"]);
+        assert_eq!(ended.code, Some(125), "{args:?}: stderr: {}", ended.stderr);
+        assert!(!ended.stderr.chars().any(|c| c.is_control() && c != '\n'), "{args:?}: {:?}", ended.stderr);
+        assert!(
+            ended.stderr.lines().all(|l| l.starts_with("dockrun: ")
+                || l.starts_with("error: ")
+                || l.is_empty()
+                || l.starts_with("Usage")
+                || l.starts_with("For more")),
+            "{args:?}: {:?}",
+            ended.stderr
+        );
+    }
+}
