@@ -55,20 +55,24 @@ LIFE CYCLE:
      container. A signal before the container runs (while connecting, pulling,
      creating or starting) ends dockrun at once, removing the container if one was
      created.
-
-Every call to the engine must be answered within --engine-timeout (a graceful stop
-gets --stop-timeout on top); a pull may take as long as it needs while the engine
-reports progress, but fails after --engine-timeout without any. The container's
-output and its wait have no deadline.
   6. When the container ends by itself it is removed (unless --keep) and dockrun exits
      with the container's exit code.
+
+DEADLINES:
+  Every call to the engine must be answered within --engine-timeout (a graceful
+  stop gets --stop-timeout on top), so an engine that accepts connections and never
+  answers fails the unit instead of holding it in activating. A pull may take as
+  long as it needs while the engine reports progress, but fails after
+  --engine-timeout without any. The container's output and its wait have no
+  deadline.
 
 EXIT STATUS:
   0    stopped by SIGTERM/SIGINT (at any step, also before the container runs), or
        the container exited 0
   125  the engine or dockrun failed: an engine that cannot be reached or does not
        answer within --engine-timeout, image not found, a pull with no progress for
-       --engine-timeout, bad flag or flag value
+       --engine-timeout, bad flag or flag value (docker run's code, so units written
+       for it keep working)
   126  the container's command cannot be invoked (permission denied)
   127  the container's command was not found
   N    otherwise the container's own exit code (128+n when signal n killed it)
@@ -112,7 +116,7 @@ pub struct Cli {
     #[arg(long, value_name = "NAME", value_parser = parse_name)]
     pub name: Option<String>,
 
-    /// Publish container ports: [IP:][HOST_PORT:]CONTAINER_PORT[/PROTO]; either port may be a range (8000-8009:80-89)
+    /// Publish container ports: [IP:][HOST_PORT:]CONTAINER_PORT[/PROTO] (IPv6 as [::1]); either port may be a range (8000-8009:80-89); IP must be an IP address, not a name or an empty string
     #[arg(short = 'p', long = "publish", value_name = "PORT")]
     pub publish: Vec<String>,
 

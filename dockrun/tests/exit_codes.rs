@@ -130,18 +130,18 @@ fn an_empty_or_invalid_name_is_refused_with_the_rule() {
 
 #[test]
 fn control_bytes_in_flags_are_escaped_in_messages() {
-    for args in [["-p", "80\u{1b}[2J"], ["--memory", "1\u{7}g"], ["-e", "A\nB=1"]] {
-        let ended = run(&[args[0], args[1], &busybox_image(), "true"]);
+    let image = busybox_image();
+    let cases: [&[&str]; 4] = [
+        &["-p", "80\u{1b}[2J", &image],
+        &["--memory", "1\u{7}g", &image],
+        &["-e", "A\nB=1", &image],
+        // Goes to the engine, whose message and dockrun's both name the image.
+        &["--pull", "never", "no\u{1b}[2Jsuch\nimage"],
+    ];
+    for args in cases {
+        let ended = run(args);
         assert_eq!(ended.code, Some(125), "{args:?}: stderr: {}", ended.stderr);
         assert!(!ended.stderr.chars().any(|c| c.is_control() && c != '\n'), "{args:?}: {:?}", ended.stderr);
-        assert!(
-            ended.stderr.lines().all(|l| l.starts_with("dockrun: ")
-                || l.starts_with("error: ")
-                || l.is_empty()
-                || l.starts_with("Usage")
-                || l.starts_with("For more")),
-            "{args:?}: {:?}",
-            ended.stderr
-        );
+        assert!(!ended.stderr.contains("such\nimage"), "a newline cannot start a line: {:?}", ended.stderr);
     }
 }
