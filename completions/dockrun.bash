@@ -23,7 +23,7 @@ _dockrun() {
 
     case "${cmd}" in
         dockrun)
-            opts="-p -P -e -v -l -u -w -m -h -V --name --publish --publish-all --env --env-file --volume --network --label --user --workdir --entrypoint --memory --cpus --init --stop-timeout --stop-signal --pull --rm --keep --health-cmd --health-interval --health-timeout --health-retries --health-start-period --notify --help --version"
+            opts="-p -P -e -v -l -u -w -m -h -V --name --publish --publish-all --env --env-file --volume --network --label --user --workdir --entrypoint --memory --cpus --init --stop-timeout --stop-signal --engine-timeout --pull --rm --keep --health-cmd --health-interval --health-timeout --health-retries --health-start-period --notify --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -110,6 +110,10 @@ _dockrun() {
                     return 0
                     ;;
                 --stop-signal)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --engine-timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -1,5 +1,5 @@
-complete -c dockrun -l name -d 'Container name; a container already holding it is removed first' -r
-complete -c dockrun -s p -l publish -d 'Publish container ports: [IP:][HOST_PORT:]CONTAINER_PORT[/PROTO]; either port may be a range (8000-8009:80-89)' -r
+complete -c dockrun -l name -d 'Container name: a letter or digit, then at least one of [a-zA-Z0-9_.-]; a container already holding it is removed first' -r
+complete -c dockrun -s p -l publish -d 'Publish container ports: [IP:][HOST_PORT:]CONTAINER_PORT[/PROTO] (IPv6 as [::1]); either port may be a range (8000-8009:80-89); IP must be an IP address, not a name or an empty string' -r
 complete -c dockrun -s e -l env -d 'Set an environment variable: KEY=VALUE, or KEY to copy it from dockrun\'s environment' -r
 complete -c dockrun -l env-file -d 'Read environment variables from a file, one KEY=VALUE (or KEY) per line, # comments' -r -F
 complete -c dockrun -s v -l volume -d 'Bind mount or volume: SRC:DST[:OPTS], or DST for an anonymous volume' -r
@@ -12,6 +12,7 @@ complete -c dockrun -s m -l memory -d 'Memory limit: bytes, or a number with b, 
 complete -c dockrun -l cpus -d 'Number of CPUs the container may use (e.g. 1.5)' -r
 complete -c dockrun -l stop-timeout -d 'Seconds to wait after the stop signal before the engine kills the container' -r
 complete -c dockrun -l stop-signal -d 'Signal that stops the container (e.g. SIGTERM, SIGQUIT, 3)' -r
+complete -c dockrun -l engine-timeout -d 'Longest the engine may take to answer a call, and a pull may go without progress (e.g. 10s, 1m; 0: no limit)' -r
 complete -c dockrun -l pull -d 'When to pull the image' -r -f -a "always\t'Pull every time, so a moved tag is followed'
 missing\t'Pull only when the image is not present (docker run\'s default)'
 never\t'Never pull: a missing image is an error'"

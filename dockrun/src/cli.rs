@@ -12,6 +12,12 @@ use std::time::Duration;
 use clap::{Parser, ValueEnum};
 use fleetkit_core::duration::parse_duration;
 
+use crate::error::Invalid;
+
+/// `--engine-timeout`'s default: far longer than any healthy engine takes
+/// to answer a call, and far shorter than systemd's start timeout.
+pub const DEFAULT_ENGINE_TIMEOUT: &str = "30s";
+
 /// When to pull the image, as `docker run --pull`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum PullPolicy {
@@ -46,13 +52,27 @@ LIFE CYCLE:
      --notify healthy, once its health check passes), with STATUS= lines on the way.
   5. SIGTERM or SIGINT stops the container with its stop signal and --stop-timeout,
      removes it and exits 0 (a second one kills it at once). SIGHUP is passed to the
-     container.
+     container. A signal before the container runs (while connecting, pulling,
+     creating or starting) ends dockrun at once, removing the container if one was
+     created.
   6. When the container ends by itself it is removed (unless --keep) and dockrun exits
      with the container's exit code.
 
+DEADLINES:
+  Every call to the engine must be answered within --engine-timeout (a graceful
+  stop gets --stop-timeout on top), so an engine that accepts connections and never
+  answers fails the unit instead of holding it in activating. A pull may take as
+  long as it needs while the engine reports progress, but fails after
+  --engine-timeout without any. The container's output and its wait have no
+  deadline.
+
 EXIT STATUS:
-  0    stopped by SIGTERM/SIGINT, or the container exited 0
-  125  the engine or dockrun failed: unreachable engine, image not found, bad flag
+  0    stopped by SIGTERM/SIGINT (at any step, also before the container runs), or
+       the container exited 0
+  125  the engine or dockrun failed: an engine that cannot be reached or does not
+       answer within --engine-timeout, image not found, a pull with no progress for
+       --engine-timeout, bad flag or flag value (docker run's code, so units written
+       for it keep working)
   126  the container's command cannot be invoked (permission denied)
   127  the container's command was not found
   N    otherwise the container's own exit code (128+n when signal n killed it)
@@ -92,11 +112,11 @@ THE TUTORIAL'S UNIT, REWRITTEN:
     after_long_help = AFTER_HELP
 )]
 pub struct Cli {
-    /// Container name; a container already holding it is removed first
-    #[arg(long, value_name = "NAME")]
+    /// Container name: a letter or digit, then at least one of [a-zA-Z0-9_.-]; a container already holding it is removed first
+    #[arg(long, value_name = "NAME", value_parser = parse_name)]
     pub name: Option<String>,
 
-    /// Publish container ports: [IP:][HOST_PORT:]CONTAINER_PORT[/PROTO]; either port may be a range (8000-8009:80-89)
+    /// Publish container ports: [IP:][HOST_PORT:]CONTAINER_PORT[/PROTO] (IPv6 as [::1]); either port may be a range (8000-8009:80-89); IP must be an IP address, not a name or an empty string
     #[arg(short = 'p', long = "publish", value_name = "PORT")]
     pub publish: Vec<String>,
 
@@ -156,6 +176,15 @@ pub struct Cli {
     #[arg(long = "stop-signal", value_name = "SIGNAL")]
     pub stop_signal: Option<String>,
 
+    /// Longest the engine may take to answer a call, and a pull may go without progress (e.g. 10s, 1m; 0: no limit)
+    #[arg(
+        long = "engine-timeout",
+        value_name = "DURATION",
+        value_parser = parse_duration,
+        default_value = DEFAULT_ENGINE_TIMEOUT
+    )]
+    pub engine_timeout: Duration,
+
     /// When to pull the image
     #[arg(long, value_enum, value_name = "WHEN", default_value_t = PullPolicy::Missing)]
     pub pull: PullPolicy,
@@ -214,11 +243,41 @@ impl Cli {
     pub fn container_command(&self) -> &[String] {
         self.image_and_command.get(1..).unwrap_or(&[])
     }
+
+    /// The deadline of one engine call; `None` for `--engine-timeout 0`.
+    #[must_use]
+    pub fn engine_timeout(&self) -> Option<Duration> {
+        (!self.engine_timeout.is_zero()).then_some(self.engine_timeout)
+    }
+}
+
+/// The engine's rule for container names, `[a-zA-Z0-9][a-zA-Z0-9_.-]+`
+/// (a leading `/`, as `docker inspect` prints names, is dropped). Checked
+/// here so that an empty `--name ${NAME}` is a clear usage error, not a
+/// container without a name and without stale-name cleanup.
+pub fn parse_name(s: &str) -> Result<String, Invalid> {
+    let name = s.strip_prefix('/').unwrap_or(s);
+    let mut chars = name.chars();
+    let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric());
+    let rest_ok = chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+    if first_ok && rest_ok && name.len() >= 2 {
+        return Ok(name.to_owned());
+    }
+    let why = if name.is_empty() {
+        "the name is empty".to_owned()
+    } else {
+        format!("{name:?} is not a container name")
+    };
+    Err(Invalid(format!(
+        "{why}: a container name is [a-zA-Z0-9][a-zA-Z0-9_.-]+ (a letter or digit, then at \
+         least one more letter, digit, _, . or -), e.g. web-1"
+    )))
 }
 
 /// docker's `RAMInBytes`: `1024`, `512m`, `1.5g`, `100kb`, case-insensitive.
-pub fn parse_memory(s: &str) -> Result<i64, String> {
-    let bad = || format!("invalid memory size {s:?}: use bytes or a number with b, k, m or g (e.g. 512m)");
+pub fn parse_memory(s: &str) -> Result<i64, Invalid> {
+    let bad =
+        || Invalid(format!("invalid memory size {s:?}: use bytes or a number with b, k, m or g (e.g. 512m)"));
     let lower = s.trim().to_ascii_lowercase();
     let num_len = lower.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(lower.len());
     let value: f64 = lower[..num_len].parse().map_err(|_| bad())?;
@@ -241,8 +300,8 @@ pub fn parse_memory(s: &str) -> Result<i64, String> {
 }
 
 /// `--cpus 1.5` as the engine's NanoCpus.
-pub fn parse_cpus(s: &str) -> Result<i64, String> {
-    let bad = || format!("invalid --cpus {s:?}: use a positive number such as 0.5 or 2");
+pub fn parse_cpus(s: &str) -> Result<i64, Invalid> {
+    let bad = || Invalid(format!("invalid --cpus {s:?}: use a positive number such as 0.5 or 2"));
     let value: f64 = s.trim().parse().map_err(|_| bad())?;
     if !(value > 0.0 && value < 1.0e6) {
         return Err(bad());
@@ -299,9 +358,9 @@ mod tests {
     #[test]
     fn everything_after_the_image_is_the_command() {
         let cli =
-            Cli::try_parse_from(["dockrun", "--name", "x", "img", "sh", "-c", "echo hi", "--name", "y"])
+            Cli::try_parse_from(["dockrun", "--name", "xx", "img", "sh", "-c", "echo hi", "--name", "y"])
                 .expect("parses");
-        assert_eq!(cli.name.as_deref(), Some("x"));
+        assert_eq!(cli.name.as_deref(), Some("xx"));
         assert_eq!(cli.image(), "img");
         assert_eq!(cli.container_command(), ["sh", "-c", "echo hi", "--name", "y"]);
     }
@@ -311,6 +370,29 @@ mod tests {
         assert!(Cli::try_parse_from(["dockrun", "--bogus", "img"]).is_err());
         let cli = Cli::try_parse_from(["dockrun", "img", "-x", "--bogus"]).expect("parses");
         assert_eq!(cli.container_command(), ["-x", "--bogus"]);
+    }
+
+    #[test]
+    fn names_follow_the_engines_rule() {
+        assert_eq!(parse_name("web-1"), Ok("web-1".to_owned()));
+        assert_eq!(parse_name("/node.etcd_2"), Ok("node.etcd_2".to_owned()));
+        for bad in ["", "/", "a", "-web", "_web", ".web", "web/1", "web 1", "wéb"] {
+            let err = parse_name(bad).expect_err(bad).0;
+            assert!(err.contains("[a-zA-Z0-9][a-zA-Z0-9_.-]+"), "{bad}: {err}");
+        }
+        assert!(parse_name("").expect_err("empty").0.starts_with("the name is empty"));
+        assert!(!parse_name("x\u{1b}[2J").expect_err("escape").0.contains('\u{1b}'));
+    }
+
+    #[test]
+    fn the_engine_timeout_defaults_to_30s_and_0_turns_it_off() {
+        let cli = Cli::try_parse_from(["dockrun", "img"]).expect("parses");
+        assert_eq!(cli.engine_timeout(), Some(Duration::from_secs(30)));
+        let cli = Cli::try_parse_from(["dockrun", "--engine-timeout", "1m30s", "img"]).expect("parses");
+        assert_eq!(cli.engine_timeout(), Some(Duration::from_secs(90)));
+        let cli = Cli::try_parse_from(["dockrun", "--engine-timeout", "0", "img"]).expect("parses");
+        assert_eq!(cli.engine_timeout(), None);
+        assert!(Cli::try_parse_from(["dockrun", "--engine-timeout", "soon", "img"]).is_err());
     }
 
     #[test]

@@ -1,25 +1,28 @@
-//! Talking to the Docker engine, and saying what to check when it fails.
+//! Talking to the Docker engine: where it is, how long a call may take,
+//! and what to check when it fails.
 //!
 //! One place connects (DOCKER_HOST or the default socket, API version
-//! negotiated so an older engine works) and one place turns bollard's errors
-//! into docker run's exit codes: 125 for the engine, 126/127 when the
-//! container's command cannot be started, decided from the OCI runtime's
-//! message exactly as the docker client does.
+//! negotiated so an older engine works) and every request goes through
+//! [`Engine::call`], which gives it `--engine-timeout` to answer: an engine
+//! that accepts connections and never answers must not hold a unit in
+//! `activating` for good. Streams that may rightly stay quiet (the
+//! container's output, its wait) have no deadline; the pull's progress
+//! has an idle deadline instead (`pull`). 126/127 are decided from the OCI
+//! runtime's message exactly as the docker client does.
 
+use std::future::Future;
 use std::time::Duration;
 
-use bollard::errors::Error;
+use bollard::errors::Error as BollardError;
 use bollard::Docker;
-use fleetkit_core::ToolError;
 
-/// docker run's code when the engine or dockrun itself failed.
-pub const ENGINE_FAILED: u8 = 125;
-/// docker run's code when the command exists but cannot be invoked.
-pub const CANNOT_INVOKE: u8 = 126;
-/// docker run's code when the command does not exist.
-pub const NOT_FOUND: u8 = 127;
+use crate::error::{shown, Error, CANNOT_INVOKE, ENGINE_FAILED, NOT_FOUND};
 
 const DEFAULT_HOST: &str = "unix:///var/run/docker.sock";
+
+/// bollard's own per-request timeout, set out of the way: it would cut a
+/// graceful stop short, and [`Engine::call`] sets the real deadlines.
+const CLIENT_TIMEOUT: Duration = Duration::from_secs(365 * 24 * 3600);
 
 /// Where dockrun looks for the engine, as a person would write it in DOCKER_HOST.
 #[must_use]
@@ -27,59 +30,99 @@ pub fn host() -> String {
     std::env::var("DOCKER_HOST").ok().filter(|h| !h.is_empty()).unwrap_or_else(|| DEFAULT_HOST.to_owned())
 }
 
-/// What to check when the engine cannot be reached.
-fn reach_hint() -> String {
+/// Where dockrun looked, for messages: `DOCKER_HOST=VALUE`, or that it was unset.
+#[must_use]
+pub fn host_said() -> String {
     match std::env::var("DOCKER_HOST") {
-        Ok(h) if !h.is_empty() => format!("is the Docker engine running? DOCKER_HOST={h}"),
-        _ => format!("is the Docker engine running? DOCKER_HOST is unset, so dockrun used {DEFAULT_HOST}"),
+        Ok(h) if !h.is_empty() => format!("DOCKER_HOST={}", shown(&h)),
+        _ => format!("DOCKER_HOST is unset, so dockrun used {DEFAULT_HOST}"),
     }
 }
 
-/// Connects and negotiates the API version. `stop_timeout` stretches the
-/// request timeout so a long graceful stop is not cut short by the client.
-///
-/// # Errors
-/// 125 with the address and what to check.
-pub async fn connect(stop_timeout: Option<u32>) -> Result<Docker, ToolError> {
-    let host = host();
-    let docker = Docker::connect_with_host(&host).map_err(|e| {
-        ToolError::with_code(
-            ENGINE_FAILED,
-            format!("cannot reach the Docker engine at {host}: {e}: {}", reach_hint()),
-        )
-    })?;
-    let timeout = Duration::from_secs(120.max(u64::from(stop_timeout.unwrap_or(0)) + 60));
-    docker.with_timeout(timeout).negotiate_version().await.map_err(|e| {
-        ToolError::with_code(
-            ENGINE_FAILED,
-            format!("cannot reach the Docker engine at {host}: {}: {}", message(&e), reach_hint()),
-        )
-    })
+/// What to check when the engine cannot be reached.
+#[must_use]
+pub fn reach_hint() -> String {
+    format!("is the Docker engine running? {}", host_said())
+}
+
+/// A connected engine and the deadline each of its calls gets.
+#[derive(Clone)]
+pub struct Engine {
+    pub docker: Docker,
+    /// `None`: `--engine-timeout 0`, no deadline.
+    timeout: Option<Duration>,
+}
+
+impl Engine {
+    /// Connects and negotiates the API version, within `timeout`.
+    ///
+    /// # Errors
+    /// 125 with the address and what to check.
+    pub async fn connect(timeout: Option<Duration>) -> Result<Self, Error> {
+        let host = host();
+        let what = format!("cannot reach the Docker engine at {}", shown(&host));
+        let docker = Docker::connect_with_host(&host).map_err(|e| Error::engine(&what, e))?;
+        let engine = Self { docker: docker.with_timeout(CLIENT_TIMEOUT), timeout };
+        let docker = engine.call(&what, engine.docker.clone().negotiate_version()).await?;
+        Ok(Self { docker, timeout })
+    }
+
+    /// The deadline of one call (`None`: no deadline).
+    #[must_use]
+    pub fn timeout(&self) -> Option<Duration> {
+        self.timeout
+    }
+
+    /// `request`, given the engine timeout to answer; `what` says what it was for.
+    ///
+    /// # Errors
+    /// The engine's error, or [`Error::NoAnswer`] when the deadline passed.
+    pub async fn call<T>(
+        &self,
+        what: &str,
+        request: impl Future<Output = Result<T, BollardError>>,
+    ) -> Result<T, Error> {
+        self.call_longer(Duration::ZERO, what, request).await
+    }
+
+    /// Like [`Engine::call`] for a request that takes `extra` by design (a
+    /// graceful stop waits out the stop timeout before it answers).
+    ///
+    /// # Errors
+    /// As [`Engine::call`].
+    pub async fn call_longer<T>(
+        &self,
+        extra: Duration,
+        what: &str,
+        request: impl Future<Output = Result<T, BollardError>>,
+    ) -> Result<T, Error> {
+        let answered = match self.timeout {
+            None => request.await,
+            Some(t) => tokio::time::timeout(t + extra, request)
+                .await
+                .map_err(|_| Error::NoAnswer { what: what.to_owned(), after: t + extra })?,
+        };
+        answered.map_err(|e| Error::engine(what, e))
+    }
 }
 
 /// The engine's own words for an error, without bollard's wrapping.
 #[must_use]
-pub fn message(err: &Error) -> String {
+pub fn message(err: &BollardError) -> String {
     match err {
-        Error::DockerResponseServerError { message, .. } => message.clone(),
-        Error::DockerStreamError { error } => error.clone(),
+        BollardError::DockerResponseServerError { message, .. } => message.clone(),
+        BollardError::DockerStreamError { error } => error.clone(),
         other => other.to_string(),
     }
 }
 
 /// The HTTP status the engine answered with, if it answered.
 #[must_use]
-pub fn status(err: &Error) -> Option<u16> {
+pub fn status(err: &BollardError) -> Option<u16> {
     match err {
-        Error::DockerResponseServerError { status_code, .. } => Some(*status_code),
+        BollardError::DockerResponseServerError { status_code, .. } => Some(*status_code),
         _ => None,
     }
-}
-
-/// An engine failure while doing `what` (exit 125).
-pub fn failed(what: &str, err: &Error) -> ToolError {
-    let hint = if status(err).is_some() { String::new() } else { format!(": {}", reach_hint()) };
-    ToolError::with_code(ENGINE_FAILED, format!("{what}: {}{hint}", message(err)))
 }
 
 /// docker run's exit code for a failed container start, from the runtime's message.

@@ -10,50 +10,63 @@ use std::io::{IsTerminal, Write};
 
 use bollard::models::CreateImageInfo;
 use bollard::query_parameters::CreateImageOptionsBuilder;
-use bollard::Docker;
-use fleetkit_core::ToolError;
 use futures_util::StreamExt;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::cli::PullPolicy;
-use crate::engine::{self, ENGINE_FAILED};
+use crate::engine::Engine;
+use crate::error::{shown, Error};
 
 /// Makes sure `image` is present as `policy` asks.
 ///
 /// # Errors
-/// 125 when the image is missing and may not be pulled, or the pull fails.
-pub async fn ensure_image(docker: &Docker, image: &str, policy: PullPolicy) -> Result<(), ToolError> {
-    let present = match docker.inspect_image(image).await {
+/// 125 when the image is missing and may not be pulled, or the pull fails
+/// or makes no progress for the engine timeout.
+pub async fn ensure_image(engine: &Engine, image: &str, policy: PullPolicy) -> Result<(), Error> {
+    let what = format!("cannot inspect image {}", shown(image));
+    let present = match engine.call(&what, engine.docker.inspect_image(image)).await {
         Ok(_) => true,
-        Err(e) if engine::status(&e) == Some(404) => false,
-        Err(e) => return Err(engine::failed(&format!("cannot inspect image {image}"), &e)),
+        Err(e) if e.status() == Some(404) => false,
+        Err(e) => return Err(e),
     };
     match (policy, present) {
-        (PullPolicy::Missing, true) => Ok(()),
-        (PullPolicy::Never, true) => Ok(()),
-        (PullPolicy::Never, false) => Err(ToolError::with_code(
-            ENGINE_FAILED,
-            format!(
-                "image {image} is not present and --pull never forbids pulling it: \
-                 pull it first (docker pull {image}) or use --pull missing"
-            ),
-        )),
-        (PullPolicy::Always | PullPolicy::Missing, _) => pull(docker, image).await,
+        (PullPolicy::Missing | PullPolicy::Never, true) => Ok(()),
+        (PullPolicy::Never, false) => Err(Error::Other(format!(
+            "image {image} is not present and --pull never forbids pulling it: \
+             pull it first (docker pull {image}) or use --pull missing",
+            image = shown(image)
+        ))),
+        (PullPolicy::Always | PullPolicy::Missing, _) => pull(engine, image).await,
     }
 }
 
-async fn pull(docker: &Docker, image: &str) -> Result<(), ToolError> {
-    crate::SYSTEMD.status(&format!("pulling {image}"));
+/// Pulls `image`. A pull may rightly take many minutes, so it has no
+/// deadline as a whole; but the engine reports progress all along
+/// (downloading, extracting, retrying), so a stream that stays quiet for
+/// the engine timeout means a stuck registry or engine.
+async fn pull(engine: &Engine, image: &str) -> Result<(), Error> {
+    crate::SYSTEMD.status(&format!("pulling {}", shown(image)));
     let options = CreateImageOptionsBuilder::default().from_image(image).build();
-    let mut stream = docker.create_image(Some(options), None, None);
+    let mut stream = engine.docker.create_image(Some(options), None, None);
     let mut progress = Progress::new(image);
-    while let Some(item) = stream.next().await {
-        match item {
-            Ok(info) => progress.update(&info),
-            Err(e) => {
+    loop {
+        let next = match engine.timeout() {
+            None => stream.next().await,
+            Some(idle) => match tokio::time::timeout(idle, stream.next()).await {
+                Ok(next) => next,
+                Err(_) => {
+                    progress.abandon();
+                    return Err(Error::PullStalled { image: image.to_owned(), after: idle });
+                }
+            },
+        };
+        match next {
+            Some(Ok(info)) => progress.update(&info),
+            Some(Err(e)) => {
                 progress.abandon();
-                return Err(pull_failed(image, &e));
+                return Err(pull_failed(image, e));
             }
+            None => break,
         }
     }
     progress.finish();
@@ -62,18 +75,20 @@ async fn pull(docker: &Docker, image: &str) -> Result<(), ToolError> {
 
 /// The registry said no (or the engine did on its behalf): say what to check there;
 /// otherwise the engine itself went away.
-fn pull_failed(image: &str, err: &bollard::errors::Error) -> ToolError {
-    use bollard::errors::Error;
+fn pull_failed(image: &str, err: bollard::errors::Error) -> Error {
+    use bollard::errors::Error as E;
+    let what = format!("cannot pull image {}", shown(image));
     match err {
-        Error::DockerStreamError { .. } | Error::DockerResponseServerError { .. } => ToolError::with_code(
-            ENGINE_FAILED,
-            format!(
-                "cannot pull image {image}: {}: check the image name and tag, that the registry is \
-                 reachable from the engine, and `docker login` for a private registry",
-                engine::message(err)
+        E::DockerStreamError { .. } | E::DockerResponseServerError { .. } => Error::Engine {
+            what,
+            hint: Some(
+                "check the image name and tag, that the registry is reachable from the engine, \
+                 and `docker login` for a private registry"
+                    .to_owned(),
             ),
-        ),
-        other => engine::failed(&format!("cannot pull image {image}"), other),
+            source: err,
+        },
+        other => Error::engine(what, other),
     }
 }
 
@@ -85,6 +100,7 @@ enum Progress {
 
 impl Progress {
     fn new(image: &str) -> Self {
+        let image = &shown(image);
         if std::io::stderr().is_terminal() {
             let style =
                 ProgressStyle::with_template("{prefix:.bold} {msg:<16} [{bar:30}] {bytes}/{total_bytes}")
@@ -100,8 +116,8 @@ impl Progress {
     }
 
     fn update(&mut self, info: &CreateImageInfo) {
-        let status = info.status.as_deref().unwrap_or_default();
-        let done = matches!(status, "Pull complete" | "Already exists");
+        let status = &shown(info.status.as_deref().unwrap_or_default());
+        let done = matches!(status.as_str(), "Pull complete" | "Already exists");
         match self {
             Self::Bars { multi, bars, style } => {
                 let Some(id) = info.id.as_deref().filter(|_| info.progress_detail.is_some() || done) else {
@@ -112,7 +128,7 @@ impl Progress {
                 };
                 let bar = bars.entry(id.to_owned()).or_insert_with(|| {
                     let b = multi.add(ProgressBar::new(0).with_style(style.clone()));
-                    b.set_prefix(id.to_owned());
+                    b.set_prefix(shown(id));
                     b
                 });
                 if let Some(detail) = &info.progress_detail {
@@ -123,12 +139,12 @@ impl Progress {
                         bar.set_position(current);
                     }
                 }
-                bar.set_message(status.to_owned());
+                bar.set_message(status.clone());
                 if done {
                     bar.finish();
                 }
             }
-            Self::Lines { image } => match info.id.as_deref() {
+            Self::Lines { image } => match info.id.as_deref().map(shown).as_deref() {
                 Some(id) if done => eprintln_flush(&format!("dockrun: {image}: layer {id}: {status}")),
                 None if !status.is_empty() => eprintln_flush(&format!("dockrun: {image}: {status}")),
                 _ => {}

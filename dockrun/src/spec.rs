@@ -5,38 +5,44 @@
 //! takes the environment as a function, so every rule is tested inline.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::path::Path;
 
 use bollard::models::{ContainerCreateBody, HealthConfig, HostConfig, PortBinding};
 
 use crate::cli::Cli;
-
-/// A flag value the engine would reject or misread; the message names the flag.
-#[derive(Debug, PartialEq, Eq)]
-pub struct BadFlag(pub String);
+use crate::error::{shown, Error, Invalid};
 
 /// The container config for `cli`, reading env files and `-e KEY` values
 /// through `lookup_env`.
 ///
 /// # Errors
-/// A malformed `-p`, `-e`, `--label` or env file.
+/// [`Error::Flag`] for a malformed `-p`, `-e`, `--label` or env file, or
+/// `-p` on the host network (where it would be silently dropped).
 pub fn container_config(
     cli: &Cli,
     image: &str,
     lookup_env: &dyn Fn(&str) -> Option<String>,
-) -> Result<ContainerCreateBody, BadFlag> {
+) -> Result<ContainerCreateBody, Error> {
     let mut env = Vec::new();
     for file in &cli.env_file {
         env.extend(read_env_file(file, lookup_env)?);
     }
     for item in &cli.env {
-        env.extend(env_item(item, lookup_env).map_err(|m| BadFlag(format!("-e {item:?}: {m}")))?);
+        env.extend(env_item(item, lookup_env).map_err(|m| Error::Flag(format!("-e {item:?}: {m}")))?);
     }
 
+    if let (Some(spec), Some("host")) = (cli.publish.first(), cli.network.as_deref()) {
+        return Err(Error::Flag(format!(
+            "-p {spec:?}: published ports are discarded with --network host, and the container \
+             would listen on the host's own addresses, whatever -p says: leave out -p, or use a \
+             bridge network (the default) to publish only what -p asks"
+        )));
+    }
     let mut exposed = Vec::new();
     let mut bindings: HashMap<String, Option<Vec<PortBinding>>> = HashMap::new();
     for spec in &cli.publish {
-        for (port, binding) in parse_publish(spec).map_err(|m| BadFlag(format!("-p {spec:?}: {m}")))? {
+        for (port, binding) in parse_publish(spec).map_err(|m| Error::Flag(format!("-p {spec:?}: {m}")))? {
             if !exposed.contains(&port) {
                 exposed.push(port.clone());
             }
@@ -52,7 +58,7 @@ pub fn container_config(
     for item in &cli.label {
         let (k, v) = item.split_once('=').unwrap_or((item.as_str(), ""));
         if k.is_empty() {
-            return Err(BadFlag(format!("--label {item:?}: a label needs a key (KEY=VALUE)")));
+            return Err(Error::Flag(format!("--label {item:?}: a label needs a key (KEY=VALUE)")));
         }
         labels.insert(k.to_owned(), v.to_owned());
     }
@@ -112,13 +118,13 @@ fn nanos(d: std::time::Duration) -> i64 {
 }
 
 /// `KEY=VALUE` as is; `KEY` copies dockrun's own value, or is left out when unset (as docker does).
-fn env_item(item: &str, lookup_env: &dyn Fn(&str) -> Option<String>) -> Result<Option<String>, String> {
+fn env_item(item: &str, lookup_env: &dyn Fn(&str) -> Option<String>) -> Result<Option<String>, Invalid> {
     let key = item.split_once('=').map_or(item, |(k, _)| k);
     if key.is_empty() {
-        return Err("a variable needs a name (KEY=VALUE)".to_owned());
+        return Err(Invalid("a variable needs a name (KEY=VALUE)".to_owned()));
     }
     if key.chars().any(char::is_whitespace) {
-        return Err(format!("variable name {key:?} contains whitespace"));
+        return Err(Invalid(format!("variable name {key:?} contains whitespace")));
     }
     if item.contains('=') {
         return Ok(Some(item.to_owned()));
@@ -128,16 +134,16 @@ fn env_item(item: &str, lookup_env: &dyn Fn(&str) -> Option<String>) -> Result<O
 
 /// docker's env-file format: one `KEY=VALUE` or `KEY` per line, `#` comments,
 /// blank lines skipped, values taken verbatim (no quotes, no expansion).
-fn read_env_file(path: &Path, lookup_env: &dyn Fn(&str) -> Option<String>) -> Result<Vec<String>, BadFlag> {
-    let text =
-        std::fs::read_to_string(path).map_err(|e| BadFlag(format!("--env-file {}: {e}", path.display())))?;
-    parse_env_file(&text, lookup_env).map_err(|(line, m)| BadFlag(format!("{}:{line}: {m}", path.display())))
+fn read_env_file(path: &Path, lookup_env: &dyn Fn(&str) -> Option<String>) -> Result<Vec<String>, Error> {
+    let file = shown(&path.display().to_string());
+    let text = std::fs::read_to_string(path).map_err(|e| Error::Flag(format!("--env-file {file}: {e}")))?;
+    parse_env_file(&text, lookup_env).map_err(|(line, m)| Error::Flag(format!("{file}:{line}: {m}")))
 }
 
 fn parse_env_file(
     text: &str,
     lookup_env: &dyn Fn(&str) -> Option<String>,
-) -> Result<Vec<String>, (usize, String)> {
+) -> Result<Vec<String>, (usize, Invalid)> {
     let mut out = Vec::new();
     for (n, line) in text.lines().enumerate() {
         let line = line.trim_start();
@@ -156,40 +162,47 @@ fn parse_env_file(
 /// (`8000-8009:80-89`): ranges of the same length pair up port by port; a
 /// host range with one container port lets the engine pick a free host
 /// port in it, as `docker run` does.
-fn parse_publish(spec: &str) -> Result<Vec<(String, PortBinding)>, String> {
+///
+/// The IP must be an IP address: the engine publishes a binding whose
+/// address it cannot parse (`localhost`, `127.0.1`) on every address, so
+/// such a spec is refused, as `docker run` refuses it. An empty IP
+/// (`:8080:80`, `[]:8080:80`, what `${IP}:8080:80` gives with IP unset) is
+/// refused too, where docker would publish on every address.
+fn parse_publish(spec: &str) -> Result<Vec<(String, PortBinding)>, Invalid> {
     let (addr, proto) = match spec.rsplit_once('/') {
-        Some((a, p)) => (a, p),
-        None => (spec, "tcp"),
+        Some((a, "")) => (a, "tcp".to_owned()),
+        Some((a, p)) => (a, p.to_ascii_lowercase()),
+        None => (spec, "tcp".to_owned()),
     };
-    if !matches!(proto, "tcp" | "udp" | "sctp") {
-        return Err(format!("unknown protocol {proto:?}: use tcp, udp or sctp"));
+    if !matches!(proto.as_str(), "tcp" | "udp" | "sctp") {
+        return Err(Invalid(format!("unknown protocol {proto:?}: use tcp, udp or sctp")));
     }
-    // An IPv6 host address comes in brackets: [::1]:8080:80.
-    let (ip, rest) = if let Some(stripped) = addr.strip_prefix('[') {
-        let (ip, rest) = stripped.split_once("]:").ok_or("unclosed [ in the IPv6 address")?;
-        (Some(ip), rest)
-    } else {
-        (None, addr)
-    };
-    let parts: Vec<&str> = rest.split(':').collect();
-    let (ip, host, container) = match (ip, parts.as_slice()) {
-        (None, [c]) => (None, "", *c),
-        (None, [h, c]) => (None, *h, *c),
-        (None, [i, h, c]) => (Some(*i), *h, *c),
-        (Some(i), [h, c]) => (Some(i), *h, *c),
-        _ => return Err("expected [IP:][HOST_PORT:]CONTAINER_PORT[/PROTO]".to_owned()),
+    let (ip, host, container) = split_publish(addr)?;
+    let ip = match ip {
+        None => None,
+        Some(text) => Some(host_ip(text).map_err(|why| {
+            let suffix = spec.strip_prefix(addr).unwrap_or_default();
+            Invalid(format!(
+                "{why}: give an IP address, e.g. 127.0.0.1:{host}:{container}{suffix} or \
+                 [::1]:{host}:{container}{suffix}, or leave the IP out ({host}:{container}{suffix}) \
+                 to publish on every address",
+                host = shown(host),
+                container = shown(container),
+                suffix = shown(suffix),
+            ))
+        })?),
     };
     let (first, last) = port_range(container, "container port")?;
     let hosts = if host.is_empty() { None } else { Some(port_range(host, "host port")?) };
-    let host_ip = ip.filter(|i| !i.is_empty()).map(str::to_owned);
     if let Some((h1, h2)) = hosts {
         if first != last && h2 - h1 != last - first {
-            return Err(format!(
+            return Err(Invalid(format!(
                 "host ports {host} and container ports {container} are ranges of different lengths; \
                  give ranges of the same length, or one container port"
-            ));
+            )));
         }
     }
+    let host_ip = ip.map(|i| i.to_string());
     let bindings = (first..=last).map(|port| {
         let host_port = match hosts {
             None => String::new(),
@@ -203,18 +216,59 @@ fn parse_publish(spec: &str) -> Result<Vec<(String, PortBinding)>, String> {
     Ok(bindings.collect())
 }
 
+/// docker's split of `[IP:][HOST_PORT:]CONTAINER_PORT`: the last part is
+/// the container port, the one before it the host port, and everything
+/// before those the IP, so an IPv6 address may come bare (`::1:8080:80`)
+/// or in brackets (`[::1]:8080:80`).
+fn split_publish(addr: &str) -> Result<(Option<&str>, &str, &str), Invalid> {
+    if let Some(rest) = addr.strip_prefix('[') {
+        let Some(close) = rest.find(']') else {
+            return Err(Invalid("the IPv6 address has no closing ]: e.g. [::1]:8080:80".to_owned()));
+        };
+        let ports = &rest[close + 1..];
+        let Some((host, container)) = ports.strip_prefix(':').and_then(|p| p.split_once(':')) else {
+            return Err(Invalid(
+                "after [IP] come HOST_PORT:CONTAINER_PORT: e.g. [::1]:8080:80, or [::1]::80 \
+                 for a free host port"
+                    .to_owned(),
+            ));
+        };
+        return Ok((Some(&addr[..close + 2]), host, container));
+    }
+    let mut parts = addr.rsplitn(3, ':');
+    let container = parts.next().unwrap_or_default();
+    Ok(match (parts.next(), parts.next()) {
+        (None, _) => (None, "", container),
+        (Some(host), None) => (None, host, container),
+        (Some(host), Some(ip)) => (Some(ip), host, container),
+    })
+}
+
+/// The host address of a binding, which must be an IP address (IPv6 may be
+/// in brackets); names and short forms are refused as `docker run` does.
+fn host_ip(text: &str) -> Result<IpAddr, Invalid> {
+    let bare = text.strip_prefix('[').and_then(|t| t.strip_suffix(']')).unwrap_or(text);
+    if bare.is_empty() {
+        return Err(Invalid(format!(
+            "the IP address {text:?} is empty (an unset variable?), and dockrun will not \
+             publish on every address for it"
+        )));
+    }
+    bare.parse().map_err(|_| Invalid(format!("{text:?} is not an IP address (a host name is not resolved)")))
+}
+
 /// `80` or `8000-8009`: the first and last port.
-fn port_range(text: &str, what: &str) -> Result<(u16, u16), String> {
+fn port_range(text: &str, what: &str) -> Result<(u16, u16), Invalid> {
     let port = |p: &str| match p.parse::<u16>() {
         Ok(n) if n > 0 => Ok(n),
-        _ => Err(format!("{what} {p:?} is not a port number (1-65535)")),
+        _ => Err(Invalid(format!("{what} {p:?} is not a port number (1-65535)"))),
     };
     match text.split_once('-') {
         None => port(text).map(|p| (p, p)),
         Some((a, b)) => {
             let (a, b) = (port(a)?, port(b)?);
             if b < a {
-                return Err(format!("{what} range {text:?} ends before it starts"));
+                return Err(Invalid(format!("{what} range {text:?} ends before it starts")));
             }
             Ok((a, b))
         }
@@ -257,12 +311,52 @@ mod tests {
         );
         assert_eq!(all("8000-8009:80"), Ok(vec![("80/tcp".into(), None, "8000-8009".into())]));
         assert_eq!(all("80-81").map(|v| v.len()), Ok(2));
-        assert!(all("8000-8002:80-81").unwrap_err().contains("different lengths"));
-        assert!(all("90-80").unwrap_err().contains("ends before it starts"));
+        assert!(all("8000-8002:80-81").unwrap_err().0.contains("different lengths"));
+        assert!(all("90-80").unwrap_err().0.contains("ends before it starts"));
         assert!(all("80-").is_err());
         assert!(p("http").is_err());
         assert!(p("80/icmp").is_err());
         assert!(p("1:2:3:4").is_err());
+        assert_eq!(p("80/TCP"), Ok(("80/tcp".into(), None, String::new())));
+        assert_eq!(p("80/"), Ok(("80/tcp".into(), None, String::new())));
+    }
+
+    #[test]
+    fn publish_never_widens_the_address() {
+        let ip = |s| parse_publish(s).map(|mut v| v.remove(0).1.host_ip);
+        assert_eq!(ip("::1:8080:80"), Ok(Some("::1".into())), "bare IPv6, as docker takes it");
+        assert_eq!(ip("[::1]::80"), Ok(Some("::1".into())));
+        assert_eq!(ip("[0:0::1]:8080:80"), Ok(Some("::1".into())), "written the engine's way");
+        assert_eq!(ip("0.0.0.0:8080:80"), Ok(Some("0.0.0.0".into())), "every address, when asked");
+        for bad in [
+            "localhost:18084:80",
+            "127.0.1:18084:80",
+            "1.2.3:18084:80",
+            "01.2.3.4:1:80",
+            "256.1.1.1:1:80",
+            ":18084:80",
+            "::80",
+            "[]:18084:80",
+            "[localhost]:1:80",
+            "[fe80::1%eth0]:1:80",
+            "127.0.0.1:8080:80:90",
+        ] {
+            let err = parse_publish(bad).expect_err(bad).0;
+            assert!(err.contains("127.0.0.1:") && err.contains("[::1]:"), "{bad}: {err}");
+        }
+        for bad in ["[::1]:80", "[::1:8080:80", "[::1]8080:80"] {
+            assert!(parse_publish(bad).expect_err(bad).0.contains("[::1]:8080:80"), "{bad}");
+        }
+        let err = parse_publish("localhost:18084:80/udp").expect_err("a name").0;
+        assert!(err.contains("e.g. 127.0.0.1:18084:80/udp or [::1]:18084:80/udp"), "{err}");
+    }
+
+    #[test]
+    fn ports_on_the_host_network_are_refused() {
+        let cli = Cli::try_parse_from(["dockrun", "--network", "host", "-p", "127.0.0.1:80:80", "img"])
+            .expect("parses");
+        let err = container_config(&cli, "img", &no_env).expect_err("refused");
+        assert!(err.to_string().contains("--network host"), "{err}");
     }
 
     #[test]
@@ -287,7 +381,7 @@ mod tests {
         let cli = Cli::try_parse_from([
             "dockrun",
             "--name",
-            "n",
+            "nm",
             "-p",
             "8080:80",
             "-p",

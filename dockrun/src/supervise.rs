@@ -6,151 +6,222 @@
 //! created removes it (unless `--keep`); a dockrun killed with SIGKILL leaves
 //! it behind, and the next dockrun with that name removes it first.
 
+use std::future::Future;
 use std::time::Duration;
 
-use bollard::errors::Error;
 use bollard::models::{ContainerCreateBody, HealthStatusEnum};
 use bollard::query_parameters::{
     AttachContainerOptionsBuilder, CreateContainerOptionsBuilder, KillContainerOptionsBuilder,
     RemoveContainerOptionsBuilder, StartContainerOptions, StopContainerOptions, WaitContainerOptionsBuilder,
 };
-use bollard::Docker;
 use fleetkit_core::signals::{Received, Shutdown};
-use fleetkit_core::{Exit, ToolError};
+use fleetkit_core::Exit;
 use futures_util::StreamExt;
 
 use crate::cli::{Cli, NotifyWhen};
-use crate::engine::{self, ENGINE_FAILED};
-use crate::spec::{self, BadFlag};
-use crate::{output, pull, SYSTEMD};
+use crate::engine::{self, Engine};
+use crate::error::{shown, Error, CANNOT_INVOKE, NOT_FOUND};
+use crate::{output, pull, spec, SYSTEMD};
 
 /// How often a container waiting to become healthy is looked at.
 const HEALTH_POLL: Duration = Duration::from_millis(200);
 /// How long output may trail the container's exit before dockrun stops reading.
 const OUTPUT_DRAIN: Duration = Duration::from_secs(2);
+/// The engine's stop timeout when neither `--stop-timeout` nor the image sets one.
+const ENGINE_STOP_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Runs the container described by `cli` to its end.
 ///
+/// Every step before the container runs is given up at once on SIGTERM or
+/// SIGINT (exit 0, as a stop of a running container): a unit stopped while
+/// it is still activating must not wait for an engine that does not answer.
+///
 /// # Errors
 /// 125 for engine and flag errors, 126/127 when the command cannot start.
-pub async fn supervise(cli: Cli) -> Result<Exit, ToolError> {
-    let mut shutdown = Shutdown::install()
-        .map_err(|e| ToolError::with_code(ENGINE_FAILED, format!("cannot install signal handlers: {e}")))?;
+pub async fn supervise(cli: Cli) -> Result<Exit, Error> {
+    let mut shutdown =
+        Shutdown::install().map_err(|e| Error::Other(format!("cannot install signal handlers: {e}")))?;
     let image = engine::normalize_image(cli.image());
-    let config = spec::container_config(&cli, &image, &|k| std::env::var(k).ok())
-        .map_err(|BadFlag(m)| ToolError::with_code(ENGINE_FAILED, m))?;
-    let docker = engine::connect(cli.stop_timeout).await?;
+    let config = spec::container_config(&cli, &image, &|k| std::env::var(k).ok())?;
 
+    let Some(engine) = until_stopped(&mut shutdown, Engine::connect(cli.engine_timeout())).await? else {
+        return Ok(Exit::SUCCESS);
+    };
     if let Some(name) = &cli.name {
-        remove_stale(&docker, name).await?;
+        if until_stopped(&mut shutdown, remove_stale(&engine, name)).await?.is_none() {
+            return Ok(Exit::SUCCESS);
+        }
     }
     // A pull can take minutes: a stop request must not wait for it.
-    tokio::select! {
-        pulled = pull::ensure_image(&docker, &image, cli.pull) => pulled?,
-        () = stop_requested(&mut shutdown) => return Ok(Exit::SUCCESS),
+    if until_stopped(&mut shutdown, pull::ensure_image(&engine, &image, cli.pull)).await?.is_none() {
+        return Ok(Exit::SUCCESS);
     }
 
-    let id = create(&docker, cli.name.as_deref(), config).await?;
+    let Some(id) = create(&engine, cli.name.as_deref(), config, &mut shutdown).await? else {
+        return Ok(Exit::SUCCESS);
+    };
     let label = cli.name.clone().unwrap_or_else(|| id.chars().take(12).collect());
-    let outcome = run_created(&docker, &id, &label, &cli, &mut shutdown).await;
+    let outcome = run_created(&engine, &id, &label, &cli, &mut shutdown).await;
     if !cli.keep {
-        remove(&docker, &id, &label).await;
+        remove(&engine, &id, &label).await;
     }
     outcome
 }
 
-/// Waits for SIGTERM or SIGINT; SIGHUP has no container to go to yet.
-async fn stop_requested(shutdown: &mut Shutdown) {
-    while shutdown.recv().await == Received::Hup {}
+/// `step`'s result, or `None` when SIGTERM or SIGINT came first (SIGHUP
+/// has no container to go to yet). The step is dropped, which cancels its
+/// request.
+async fn until_stopped<T>(
+    shutdown: &mut Shutdown,
+    step: impl Future<Output = Result<T, Error>>,
+) -> Result<Option<T>, Error> {
+    tokio::pin!(step);
+    loop {
+        tokio::select! {
+            done = &mut step => return done.map(Some),
+            signal = shutdown.recv() => if signal != Received::Hup { return Ok(None) },
+        }
+    }
 }
 
 /// Removes whatever holds `name` (running, exited or only created), as the
 /// tutorial's `docker kill` + `docker rm` did, waiting out a removal in progress.
-async fn remove_stale(docker: &Docker, name: &str) -> Result<(), ToolError> {
+async fn remove_stale(engine: &Engine, name: &str) -> Result<(), Error> {
     let options = RemoveContainerOptionsBuilder::default().force(true).v(true).build();
+    let what = format!("cannot remove the old container {}", shown(name));
     for attempt in 0..100u32 {
-        match docker.remove_container(name, Some(options.clone())).await {
+        match engine.call(&what, engine.docker.remove_container(name, Some(options.clone()))).await {
             Ok(()) => return Ok(()),
-            Err(e) if engine::status(&e) == Some(404) => return Ok(()),
+            Err(e) if e.status() == Some(404) => return Ok(()),
             // "removal of container ... is already in progress": wait for it to finish.
-            Err(e) if engine::status(&e) == Some(409) => backoff(attempt).await,
-            Err(e) => return Err(engine::failed(&format!("cannot remove the old container {name}"), &e)),
+            Err(e) if e.status() == Some(409) => backoff(attempt).await,
+            Err(e) => return Err(e),
         }
     }
-    Err(ToolError::with_code(
-        ENGINE_FAILED,
-        format!("the old container {name} is still being removed: check `docker ps -a --filter name={name}`"),
-    ))
+    Err(Error::Other(format!(
+        "the old container {name} is still being removed: check `docker ps -a --filter name={name}`",
+        name = shown(name)
+    )))
 }
 
 async fn backoff(attempt: u32) {
     tokio::time::sleep(Duration::from_millis(20 * u64::from(attempt.min(10) + 1))).await;
 }
 
-/// Creates the container. A name taken again between cleanup and create (a
-/// second dockrun, a `docker run` by hand) is cleaned up once more.
+/// Creates the container; `None` when a signal asked dockrun to stop.
+///
+/// A create that was sent may make a container even if dockrun stops
+/// waiting, so a signal does not drop it: dockrun waits for the answer
+/// (within the engine timeout) and removes what it made. A second signal
+/// gives up at once, removing the container by name when it has one.
 async fn create(
-    docker: &Docker,
+    engine: &Engine,
     name: Option<&str>,
     config: ContainerCreateBody,
-) -> Result<String, ToolError> {
-    let what = name
-        .map_or_else(|| "cannot create the container".to_owned(), |n| format!("cannot create container {n}"));
+    shutdown: &mut Shutdown,
+) -> Result<Option<String>, Error> {
+    let creating = create_named(engine, name, config);
+    tokio::pin!(creating);
+    let mut stopping = false;
+    loop {
+        tokio::select! {
+            created = &mut creating => {
+                let id = created?;
+                if !stopping {
+                    return Ok(Some(id));
+                }
+                let label = name.map_or_else(|| id.chars().take(12).collect(), str::to_owned);
+                remove(engine, &id, &label).await;
+                return Ok(None);
+            }
+            signal = shutdown.recv() => match signal {
+                Received::Hup => {}
+                Received::Term | Received::Int if !stopping => stopping = true,
+                Received::Term | Received::Int => {
+                    if let Some(name) = name {
+                        remove(engine, name, name).await;
+                    }
+                    return Ok(None);
+                }
+            },
+        }
+    }
+}
+
+/// Creates the container. A name taken again between cleanup and create (a
+/// second dockrun, a `docker run` by hand) is cleaned up once more.
+async fn create_named(
+    engine: &Engine,
+    name: Option<&str>,
+    config: ContainerCreateBody,
+) -> Result<String, Error> {
+    let what = name.map_or_else(
+        || "cannot create the container".to_owned(),
+        |n| format!("cannot create container {}", shown(n)),
+    );
     for attempt in 0..20u32 {
         let options = name.map(|n| CreateContainerOptionsBuilder::default().name(n).build());
-        match docker.create_container(options, config.clone()).await {
+        match engine.call(&what, engine.docker.create_container(options, config.clone())).await {
             Ok(created) => {
                 for warning in created.warnings {
-                    eprintln!("dockrun: engine warning: {warning}");
+                    eprintln!("dockrun: engine warning: {}", shown(&warning));
                 }
                 return Ok(created.id);
             }
-            Err(e) if engine::status(&e) == Some(409) && name.is_some() => {
-                remove_stale(docker, name.unwrap_or_default()).await?;
+            Err(e) if e.status() == Some(409) && name.is_some() => {
+                remove_stale(engine, name.unwrap_or_default()).await?;
                 backoff(attempt).await;
             }
-            Err(e) => return Err(engine::failed(&what, &e)),
+            Err(e) => return Err(e),
         }
     }
-    Err(ToolError::with_code(
-        ENGINE_FAILED,
-        format!("{what}: the name is taken again and again: is another dockrun using it?"),
-    ))
+    Err(Error::Other(format!("{what}: the name is taken again and again: is another dockrun using it?")))
 }
 
 /// Attaches, starts, reports readiness, passes signals on and waits for the end.
 async fn run_created(
-    docker: &Docker,
+    engine: &Engine,
     id: &str,
     label: &str,
     cli: &Cli,
     shutdown: &mut Shutdown,
-) -> Result<Exit, ToolError> {
-    if cli.notify == NotifyWhen::Healthy {
-        require_healthcheck(docker, id, label).await?;
+) -> Result<Exit, Error> {
+    if cli.notify == NotifyWhen::Healthy
+        && until_stopped(shutdown, require_healthcheck(engine, id, label)).await?.is_none()
+    {
+        return Ok(Exit::SUCCESS);
     }
     let attach = AttachContainerOptionsBuilder::default().stdout(true).stderr(true).stream(true).build();
-    let mut output = docker
-        .attach_container(id, Some(attach))
-        .await
-        .map_err(|e| engine::failed(&format!("cannot attach to container {label}"), &e))?
-        .output;
-    if let Err(e) = docker.start_container(id, None::<StartContainerOptions>).await {
-        return Err(start_failed(label, &e));
+    let what = format!("cannot attach to container {}", shown(label));
+    let attaching = engine.call(&what, engine.docker.attach_container(id, Some(attach)));
+    let Some(attached) = until_stopped(shutdown, attaching).await? else { return Ok(Exit::SUCCESS) };
+    let mut output = attached.output;
+    let what = format!("cannot start container {}", shown(label));
+    let starting = async {
+        let started = engine.docker.start_container(id, None::<StartContainerOptions>);
+        engine.call(&what, started).await.map_err(|e| start_failed(label, e))
+    };
+    if until_stopped(shutdown, starting).await?.is_none() {
+        return Ok(Exit::SUCCESS);
     }
 
     let mut ready = cli.notify == NotifyWhen::Running;
     if ready {
-        SYSTEMD.ready(&format!("container {label} running"));
+        SYSTEMD.ready(&format!("container {} running", shown(label)));
     } else {
-        SYSTEMD.status(&format!("container {label} started, waiting for its health check"));
+        SYSTEMD.status(&format!("container {} started, waiting for its health check", shown(label)));
     }
     let mut health = HealthWatch::default();
     let mut health_tick = tokio::time::interval(HEALTH_POLL);
+    let mut health_check: Option<tokio::task::JoinHandle<Option<HealthStatusEnum>>> = None;
     let wait_options = WaitContainerOptionsBuilder::default().condition("not-running").build();
-    let mut wait = docker.wait_container(id, Some(wait_options));
+    let mut wait = engine.docker.wait_container(id, Some(wait_options));
     let mut output_open = true;
     let mut stopping = false;
+    // How long a requested stop may take before dockrun stops waiting for it.
+    let stop_grace = engine.timeout().map(|t| t + cli.stop_timeout.map_or(ENGINE_STOP_TIMEOUT, stop_secs));
+    let give_up = tokio::time::sleep(Duration::ZERO);
+    tokio::pin!(give_up);
 
     let code = loop {
         tokio::select! {
@@ -160,22 +231,39 @@ async fn run_created(
             },
             ended = wait.next() => break exit_code(ended, label)?,
             signal = shutdown.recv() => match signal {
-                Received::Hup => signal_container(docker, id, label, "SIGHUP").await,
+                Received::Hup => spawn_signal(engine, id, label, "SIGHUP"),
                 Received::Term | Received::Int if !stopping => {
                     stopping = true;
-                    SYSTEMD.stopping(&format!("stopping container {label}"));
-                    spawn_stop(docker, id, label);
+                    SYSTEMD.stopping(&format!("stopping container {}", shown(label)));
+                    spawn_stop(engine, id, label, cli.stop_timeout.map_or(ENGINE_STOP_TIMEOUT, stop_secs));
+                    if let Some(grace) = stop_grace {
+                        give_up.as_mut().reset(tokio::time::Instant::now() + grace);
+                    }
                 }
-                Received::Term | Received::Int => signal_container(docker, id, label, "SIGKILL").await,
+                Received::Term | Received::Int => spawn_signal(engine, id, label, "SIGKILL"),
             },
-            _ = health_tick.tick(), if !ready => {
-                if health.check(docker, id, label).await {
+            () = &mut give_up, if stopping && stop_grace.is_some() => {
+                return Err(Error::NoAnswer {
+                    what: format!("cannot stop container {}", shown(label)),
+                    after: stop_grace.unwrap_or_default(),
+                });
+            }
+            _ = health_tick.tick(), if !ready && health_check.is_none() => {
+                let (engine, id) = (engine.clone(), id.to_owned());
+                health_check = Some(tokio::spawn(async move { health_of(&engine, &id).await }));
+            }
+            status = async { health_check.as_mut().expect("guarded by is_some").await }, if health_check.is_some() => {
+                health_check = None;
+                if health.seen(status.ok().flatten(), label) {
                     ready = true;
-                    SYSTEMD.ready(&format!("container {label} healthy"));
+                    SYSTEMD.ready(&format!("container {} healthy", shown(label)));
                 }
             }
         }
     };
+    if let Some(check) = health_check {
+        check.abort();
+    }
 
     // The exit can overtake the last output on the attach connection.
     let drain = tokio::time::sleep(OUTPUT_DRAIN);
@@ -192,90 +280,105 @@ async fn run_created(
     Ok(if stopping { Exit::SUCCESS } else { Exit(u8::try_from(code & 0xff).unwrap_or(1)) })
 }
 
+fn stop_secs(secs: u32) -> Duration {
+    Duration::from_secs(u64::from(secs))
+}
+
 /// docker run's code for a start that failed: 126/127 when the runtime says
 /// the command is not there or not executable, 125 otherwise.
-fn start_failed(label: &str, err: &Error) -> ToolError {
-    let message = engine::message(err);
-    let code =
-        if engine::status(err).is_some() { engine::start_failure_code(&message) } else { ENGINE_FAILED };
-    let hint = match code {
-        engine::NOT_FOUND => "check that the command exists in the image (and is on its PATH)",
-        engine::CANNOT_INVOKE => "check that the command is an executable file and the user may run it",
-        _ => return engine::failed(&format!("cannot start container {label}"), err),
+fn start_failed(label: &str, err: Error) -> Error {
+    let Error::Engine { what, hint, source } = err else { return err };
+    let code = match engine::status(&source) {
+        Some(_) => engine::start_failure_code(&engine::message(&source)),
+        None => crate::error::ENGINE_FAILED,
     };
-    ToolError::with_code(code, format!("cannot start container {label}: {message}: {hint}"))
+    let hint = match code {
+        NOT_FOUND => "check that the command exists in the image (and is on its PATH)",
+        CANNOT_INVOKE => "check that the command is an executable file and the user may run it",
+        _ => return Error::Engine { what, hint, source },
+    };
+    Error::Start { code, label: label.to_owned(), hint, source }
 }
 
 /// `--notify healthy` with no health check would never be ready: say so now.
-async fn require_healthcheck(docker: &Docker, id: &str, label: &str) -> Result<(), ToolError> {
-    let inspected = docker
-        .inspect_container(id, None)
-        .await
-        .map_err(|e| engine::failed(&format!("cannot inspect container {label}"), &e))?;
+async fn require_healthcheck(engine: &Engine, id: &str, label: &str) -> Result<(), Error> {
+    let what = format!("cannot inspect container {}", shown(label));
+    let inspected = engine.call(&what, engine.docker.inspect_container(id, None)).await?;
     let test = inspected.config.and_then(|c| c.healthcheck).and_then(|h| h.test).unwrap_or_default();
     if test.is_empty() || test.first().is_some_and(|t| t == "NONE") {
-        return Err(ToolError::with_code(
-            ENGINE_FAILED,
-            format!(
-                "--notify healthy needs a health check, and container {label} has none: \
-                 add --health-cmd or use an image with a HEALTHCHECK"
-            ),
-        ));
+        return Err(Error::Other(format!(
+            "--notify healthy needs a health check, and container {} has none: \
+             add --health-cmd or use an image with a HEALTHCHECK",
+            shown(label)
+        )));
     }
     Ok(())
 }
 
 /// The container's exit code from the wait stream.
 fn exit_code(
-    ended: Option<Result<bollard::models::ContainerWaitResponse, Error>>,
+    ended: Option<Result<bollard::models::ContainerWaitResponse, bollard::errors::Error>>,
     label: &str,
-) -> Result<i64, ToolError> {
+) -> Result<i64, Error> {
     match ended {
         Some(Ok(response)) => Ok(response.status_code),
-        Some(Err(Error::DockerContainerWaitError { code, .. })) => Ok(code),
-        Some(Err(e)) => Err(engine::failed(&format!("lost track of container {label}"), &e)),
-        None => Err(ToolError::with_code(
-            ENGINE_FAILED,
-            format!("lost track of container {label}: the engine ended the wait without an exit code"),
-        )),
+        Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => Ok(code),
+        Some(Err(e)) => Err(Error::engine(format!("lost track of container {}", shown(label)), e)),
+        None => Err(Error::Other(format!(
+            "lost track of container {}: the engine ended the wait without an exit code",
+            shown(label)
+        ))),
     }
 }
 
 /// Stops the container in the background so its last output keeps flowing;
-/// the stop signal and timeout are the container's own (set at create).
-fn spawn_stop(docker: &Docker, id: &str, label: &str) {
-    let (docker, id, label) = (docker.clone(), id.to_owned(), label.to_owned());
+/// the stop signal and timeout are the container's own (set at create), so
+/// the engine answers after up to `stop_timeout`, and gets that on top of
+/// the engine timeout.
+fn spawn_stop(engine: &Engine, id: &str, label: &str, stop_timeout: Duration) {
+    let (engine, id, label) = (engine.clone(), id.to_owned(), label.to_owned());
     tokio::spawn(async move {
-        match docker.stop_container(&id, None::<StopContainerOptions>).await {
+        let what = format!("cannot stop container {}", shown(&label));
+        let stop = engine.docker.stop_container(&id, None::<StopContainerOptions>);
+        match engine.call_longer(stop_timeout, &what, stop).await {
             Ok(()) => {}
-            Err(e) if matches!(engine::status(&e), Some(304 | 404)) => {}
-            Err(e) => eprintln!("dockrun: {}", engine::failed(&format!("cannot stop container {label}"), &e)),
+            Err(e) if matches!(e.status(), Some(304 | 404)) => {}
+            Err(e) => eprintln!("dockrun: {e}"),
         }
     });
 }
 
-async fn signal_container(docker: &Docker, id: &str, label: &str, signal: &str) {
-    let options = KillContainerOptionsBuilder::default().signal(signal).build();
-    if let Err(e) = docker.kill_container(id, Some(options)).await {
-        if !matches!(engine::status(&e), Some(404 | 409)) {
-            eprintln!(
-                "dockrun: {}",
-                engine::failed(&format!("cannot send {signal} to container {label}"), &e)
-            );
+/// Sends `signal` to the container in the background, so a hanging engine
+/// cannot hold up the next signal.
+fn spawn_signal(engine: &Engine, id: &str, label: &str, signal: &'static str) {
+    let (engine, id, label) = (engine.clone(), id.to_owned(), label.to_owned());
+    tokio::spawn(async move {
+        let options = KillContainerOptionsBuilder::default().signal(signal).build();
+        let what = format!("cannot send {signal} to container {}", shown(&label));
+        match engine.call(&what, engine.docker.kill_container(&id, Some(options))).await {
+            Ok(()) => {}
+            Err(e) if matches!(e.status(), Some(404 | 409)) => {}
+            Err(e) => eprintln!("dockrun: {e}"),
         }
+    });
+}
+
+/// Force-removes the container (`id` or name), within the engine timeout;
+/// a failure is reported with the command that finishes the job.
+async fn remove(engine: &Engine, id: &str, label: &str) {
+    let options = RemoveContainerOptionsBuilder::default().force(true).v(true).build();
+    let what = format!("cannot remove container {}", shown(label));
+    match engine.call(&what, engine.docker.remove_container(id, Some(options))).await {
+        Ok(()) => {}
+        Err(e) if matches!(e.status(), Some(404 | 409)) => {}
+        Err(e) => eprintln!("dockrun: {e}; remove it with `docker rm -f {}`", shown(label)),
     }
 }
 
-async fn remove(docker: &Docker, id: &str, label: &str) {
-    let options = RemoveContainerOptionsBuilder::default().force(true).v(true).build();
-    match docker.remove_container(id, Some(options)).await {
-        Ok(()) => {}
-        Err(e) if matches!(engine::status(&e), Some(404 | 409)) => {}
-        Err(e) => eprintln!(
-            "dockrun: {}; remove it with `docker rm -f {label}`",
-            engine::failed(&format!("cannot remove container {label}"), &e)
-        ),
-    }
+/// The container's health status now; `None` when the engine did not say.
+async fn health_of(engine: &Engine, id: &str) -> Option<HealthStatusEnum> {
+    let inspected = engine.call("inspect", engine.docker.inspect_container(id, None)).await.ok()?;
+    inspected.state.and_then(|s| s.health).and_then(|h| h.status)
 }
 
 /// The last health state seen, so `STATUS=` changes only when it does.
@@ -286,15 +389,16 @@ struct HealthWatch {
 
 impl HealthWatch {
     /// True once the container is healthy.
-    async fn check(&mut self, docker: &Docker, id: &str, label: &str) -> bool {
-        let Ok(inspected) = docker.inspect_container(id, None).await else { return false };
-        let status = inspected.state.and_then(|s| s.health).and_then(|h| h.status);
+    fn seen(&mut self, status: Option<HealthStatusEnum>, label: &str) -> bool {
         if status == Some(HealthStatusEnum::HEALTHY) {
             return true;
         }
         if status != self.last {
             if status == Some(HealthStatusEnum::UNHEALTHY) {
-                SYSTEMD.status(&format!("container {label} unhealthy, waiting for its health check to pass"));
+                SYSTEMD.status(&format!(
+                    "container {} unhealthy, waiting for its health check to pass",
+                    shown(label)
+                ));
             }
             self.last = status;
         }

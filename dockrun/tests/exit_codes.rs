@@ -116,3 +116,32 @@ fn help_and_version_exit_0() {
     assert_eq!(ended.code, Some(0));
     assert!(ended.stdout.starts_with("dockrun "), "{}", ended.stdout);
 }
+
+#[test]
+fn an_empty_or_invalid_name_is_refused_with_the_rule() {
+    for name in ["", "a", "-x", "web/1", "bad\u{1b}[31mname"] {
+        let ended = run(&[&format!("--name={name}"), &busybox_image(), "true"]);
+        assert_eq!(ended.code, Some(125), "{name:?}: stderr: {}", ended.stderr);
+        assert!(ended.stderr.contains("--name"), "{name:?}: {}", ended.stderr);
+        assert!(ended.stderr.contains("[a-zA-Z0-9][a-zA-Z0-9_.-]"), "{name:?}: {}", ended.stderr);
+        assert!(!ended.stderr.contains('\u{1b}'), "control bytes are escaped: {:?}", ended.stderr);
+    }
+}
+
+#[test]
+fn control_bytes_in_flags_are_escaped_in_messages() {
+    let image = busybox_image();
+    let cases: [&[&str]; 4] = [
+        &["-p", "80\u{1b}[2J", &image],
+        &["--memory", "1\u{7}g", &image],
+        &["-e", "A\nB=1", &image],
+        // Goes to the engine, whose message and dockrun's both name the image.
+        &["--pull", "never", "no\u{1b}[2Jsuch\nimage"],
+    ];
+    for args in cases {
+        let ended = run(args);
+        assert_eq!(ended.code, Some(125), "{args:?}: stderr: {}", ended.stderr);
+        assert!(!ended.stderr.chars().any(|c| c.is_control() && c != '\n'), "{args:?}: {:?}", ended.stderr);
+        assert!(!ended.stderr.contains("such\nimage"), "a newline cannot start a line: {:?}", ended.stderr);
+    }
+}

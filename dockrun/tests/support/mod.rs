@@ -115,3 +115,118 @@ impl Drop for Running {
 pub fn run(args: &[&str]) -> Ended {
     Running::spawn(dockrun(args)).wait(DEADLINE)
 }
+
+/// A TCP listener on loopback that accepts connections and never answers:
+/// an engine that hangs. Connections are kept open until it is dropped.
+pub struct SilentEngine {
+    port: u16,
+    accepted: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl SilentEngine {
+    pub fn start() -> Self {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+        let port = listener.local_addr().expect("bound address").port();
+        let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = Arc::clone(&accepted);
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for conn in listener.incoming().flatten() {
+                held.push(conn);
+                count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+        });
+        Self { port, accepted }
+    }
+
+    /// `tcp://127.0.0.1:PORT`, for DOCKER_HOST.
+    pub fn host(&self) -> String {
+        format!("tcp://127.0.0.1:{}", self.port)
+    }
+
+    /// The address, as a registry name for an image (`127.0.0.1:PORT`).
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Waits until someone has connected.
+    pub fn wait_connected(&self) {
+        wait_for("a connection to the silent engine", DEADLINE, || {
+            (self.accepted.load(std::sync::atomic::Ordering::SeqCst) > 0).then_some(())
+        });
+    }
+}
+
+/// A loopback TCP front for the real engine's socket that passes every
+/// request through except the ones whose request line contains `hold`
+/// (e.g. `/start `): those are swallowed and never answered, as an engine
+/// that hangs in the middle of dockrun's work would. The engine behind it
+/// is real; only the one kind of request goes unanswered.
+pub struct HoldingProxy {
+    port: u16,
+    held: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl HoldingProxy {
+    pub fn start(hold: &'static str) -> Self {
+        let socket = std::env::var("DOCKER_HOST")
+            .ok()
+            .and_then(|h| h.strip_prefix("unix://").map(str::to_owned))
+            .unwrap_or_else(|| "/var/run/docker.sock".to_owned());
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+        let port = listener.local_addr().expect("bound address").port();
+        let held = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = Arc::clone(&held);
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                let Ok(engine) = std::os::unix::net::UnixStream::connect(&socket) else { continue };
+                let flag = Arc::clone(&flag);
+                std::thread::spawn(move || forward(client, engine, hold, &flag));
+            }
+        });
+        Self { port, held }
+    }
+
+    /// `tcp://127.0.0.1:PORT`, for DOCKER_HOST.
+    pub fn host(&self) -> String {
+        format!("tcp://127.0.0.1:{}", self.port)
+    }
+
+    /// Waits until a request was held.
+    pub fn wait_held(&self) {
+        wait_for("a held request", DEADLINE, || {
+            self.held.load(std::sync::atomic::Ordering::SeqCst).then_some(())
+        });
+    }
+}
+
+fn forward(
+    mut client: std::net::TcpStream,
+    mut engine: std::os::unix::net::UnixStream,
+    hold: &str,
+    held: &std::sync::atomic::AtomicBool,
+) {
+    use std::io::Write;
+    let (Ok(mut back_from), Ok(mut back_to)) = (engine.try_clone(), client.try_clone()) else { return };
+    std::thread::spawn(move || {
+        let _ = std::io::copy(&mut back_from, &mut back_to);
+        let _ = back_to.shutdown(std::net::Shutdown::Write);
+    });
+    let mut buf = [0u8; 65536];
+    let mut holding = false;
+    while let Ok(n) = client.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        let chunk = &buf[..n];
+        let line_end = chunk.iter().position(|&b| b == b'\n').unwrap_or(n);
+        if !holding && String::from_utf8_lossy(&chunk[..line_end]).contains(hold) {
+            holding = true;
+            held.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+        if !holding && engine.write_all(chunk).is_err() {
+            break;
+        }
+    }
+    let _ = engine.shutdown(std::net::Shutdown::Write);
+}
