@@ -13,6 +13,9 @@ pub enum Error {
     /// The placement rules of some unit cannot hold together.
     #[error(transparent)]
     Place(#[from] place::PlaceError),
+    /// The machine's systemd: unreachable, or it refused a call.
+    #[error(transparent)]
+    Systemd(#[from] crate::agent::systemd::SystemdError),
 }
 
 impl Classify for Error {
@@ -20,7 +23,15 @@ impl Classify for Error {
         match self {
             Self::Etcd(e) => e.kind(),
             Self::Place(_) => Kind::Usage,
+            Self::Systemd(crate::agent::systemd::SystemdError::Bus(_)) => Kind::Unavailable,
+            Self::Systemd(_) => Kind::Negative,
         }
+    }
+}
+
+impl From<crate::agent::systemd::SystemdError> for ToolError {
+    fn from(e: crate::agent::systemd::SystemdError) -> Self {
+        Error::from(e).into()
     }
 }
 

@@ -15,7 +15,7 @@
 mod files;
 mod presence;
 mod report;
-mod systemd;
+pub mod systemd;
 
 use fleetkit_core::etcd::EtcdError;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -147,9 +147,9 @@ pub async fn run(cluster: &Cluster, args: &AgentArgs, endpoints: &[String]) -> R
     let me = Identity::resolve(args, endpoints).map_err(ToolError::usage)?;
     let mut shutdown = Shutdown::install()
         .map_err(|e| ToolError::negative(format!("cannot install signal handlers: {e}")))?;
-    let systemd = Systemd::connect().await.map_err(ToolError::negative)?;
-    let mut changes = systemd.changes().await.map_err(ToolError::negative)?;
-    let mut jobs = systemd.jobs().await.map_err(ToolError::negative)?;
+    let systemd = Systemd::connect().await?;
+    let mut changes = systemd.changes().await?;
+    let mut jobs = systemd.jobs().await?;
     let dir = UnitDir::open(&Path::new(RUN_DIR).join("units"), Path::new(SYSTEMD_RUNTIME))
         .map_err(ToolError::negative)?;
     let mut agent = Agent {
@@ -471,7 +471,7 @@ impl Agent<'_> {
         }
         for name in &gone {
             if let Err(e) = self.systemd.stop(name).await {
-                warn(&e);
+                warn(&e.to_string());
             }
             reload |= self.dir.remove(name);
             if let Some(m) = self.units.remove(name) {
@@ -508,7 +508,7 @@ impl Agent<'_> {
         }
         if reload {
             if let Err(e) = self.systemd.reload().await {
-                warn(&e);
+                warn(&e.to_string());
             }
             // A reload changes LoadState without a signal: read every unit again.
             let all: Vec<String> = self.units.keys().cloned().collect();
@@ -529,9 +529,9 @@ impl Agent<'_> {
                 _ => None,
             };
             if let Some(Err(e)) = job {
-                warn(&e);
+                warn(&e.to_string());
                 if let Some(m) = self.units.get_mut(name) {
-                    m.error = Some(e);
+                    m.error = Some(e.to_string());
                 }
                 self.dirty.insert(name.clone());
             }
@@ -594,8 +594,8 @@ impl Agent<'_> {
             None => self.systemd.load(name).await,
         };
         let props = match &path {
-            Ok(p) => self.systemd.props(p).await,
-            Err(e) => Err(e.clone()),
+            Ok(p) => self.systemd.props(p).await.map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
         };
         let Some(m) = self.units.get_mut(name) else { return };
         if let Ok(p) = path {
@@ -633,7 +633,7 @@ impl Agent<'_> {
         let names: Vec<String> = self.units.keys().cloned().collect();
         for name in names {
             if let Err(e) = self.systemd.stop(&name).await {
-                warn(&e);
+                warn(&e.to_string());
             }
         }
     }

@@ -55,8 +55,25 @@ impl std::fmt::Debug for Systemd {
     }
 }
 
-fn bus_err(what: &str) -> impl Fn(zbus::Error) -> String + '_ {
-    move |e| format!("systemd: {what}: {e}")
+/// What systemd, or the bus to it, said no to; the bus error is kept.
+#[derive(Debug, thiserror::Error)]
+pub enum SystemdError {
+    #[error("cannot reach systemd over the system bus: {0} (the agent needs systemd as PID 1 and dbus)")]
+    Bus(zbus::Error),
+    /// A call (`what`: "start web.service", "Reload" ...) that failed.
+    #[error("{}", call_message(.what, .err))]
+    Call { what: String, err: zbus::Error },
+}
+
+fn call_message(what: &str, err: &zbus::Error) -> String {
+    match err {
+        zbus::Error::MethodError(_, Some(text), _) => format!("systemd refused to {what}: {text}"),
+        other => format!("systemd: {what}: {other}"),
+    }
+}
+
+fn bus_err(what: &str) -> impl Fn(zbus::Error) -> SystemdError + '_ {
+    move |err| SystemdError::Call { what: what.to_owned(), err }
 }
 
 impl Systemd {
@@ -65,12 +82,8 @@ impl Systemd {
     /// # Errors
     /// When there is no system bus or systemd does not answer (the agent
     /// needs systemd as PID 1 and dbus running).
-    pub async fn connect() -> Result<Self, String> {
-        let conn = Connection::system().await.map_err(|e| {
-            format!(
-                "cannot reach systemd over the system bus: {e} (the agent needs systemd as PID 1 and dbus)"
-            )
-        })?;
+    pub async fn connect() -> Result<Self, SystemdError> {
+        let conn = Connection::system().await.map_err(SystemdError::Bus)?;
         let manager = ManagerProxy::new(&conn).await.map_err(bus_err("manager"))?;
         manager.subscribe().await.map_err(bus_err("Subscribe"))?;
         Ok(Self { conn, manager })
@@ -80,7 +93,7 @@ impl Systemd {
     ///
     /// # Errors
     /// systemd's error.
-    pub async fn reload(&self) -> Result<(), String> {
+    pub async fn reload(&self) -> Result<(), SystemdError> {
         self.manager.reload().await.map_err(bus_err("Reload"))
     }
 
@@ -88,19 +101,19 @@ impl Systemd {
     ///
     /// # Errors
     /// When systemd refuses the job (e.g. the unit failed to load).
-    pub async fn start(&self, unit: &str) -> Result<(), String> {
+    pub async fn start(&self, unit: &str) -> Result<(), SystemdError> {
         self.manager
             .start_unit(unit.to_owned(), "replace".to_owned())
             .await
             .map(drop)
-            .map_err(|e| bus_error(unit, "start", &e))
+            .map_err(|e| bus_error(unit, "start", e))
     }
 
     /// Queues a stop job (mode `replace`).
     ///
     /// # Errors
     /// When systemd refuses the job.
-    pub async fn stop(&self, unit: &str) -> Result<(), String> {
+    pub async fn stop(&self, unit: &str) -> Result<(), SystemdError> {
         match self.manager.stop_unit(unit.to_owned(), "replace".to_owned()).await {
             Ok(_) => Ok(()),
             // Stopping what systemd does not know is already done.
@@ -109,7 +122,7 @@ impl Systemd {
             {
                 Ok(())
             }
-            Err(e) => Err(bus_error(unit, "stop", &e)),
+            Err(e) => Err(bus_error(unit, "stop", e)),
         }
     }
 
@@ -117,15 +130,15 @@ impl Systemd {
     ///
     /// # Errors
     /// systemd's error.
-    pub async fn load(&self, unit: &str) -> Result<OwnedObjectPath, String> {
-        self.manager.load_unit(unit.to_owned()).await.map_err(|e| bus_error(unit, "load", &e))
+    pub async fn load(&self, unit: &str) -> Result<OwnedObjectPath, SystemdError> {
+        self.manager.load_unit(unit.to_owned()).await.map_err(|e| bus_error(unit, "load", e))
     }
 
     /// The unit's states, read from its object in one call (two for a service).
     ///
     /// # Errors
     /// systemd's error.
-    pub async fn props(&self, path: &OwnedObjectPath) -> Result<UnitProps, String> {
+    pub async fn props(&self, path: &OwnedObjectPath) -> Result<UnitProps, SystemdError> {
         let proxy = PropertiesProxy::builder(&self.conn)
             .destination("org.freedesktop.systemd1")
             .path(path.clone())
@@ -161,7 +174,7 @@ impl Systemd {
     ///
     /// # Errors
     /// systemd's error.
-    pub async fn system_state(&self) -> Result<String, String> {
+    pub async fn system_state(&self) -> Result<String, SystemdError> {
         self.manager.system_state().await.map_err(bus_err("SystemState"))
     }
 
@@ -174,7 +187,7 @@ impl Systemd {
     ///
     /// # Errors
     /// When the match rule cannot be added.
-    pub async fn changes(&self) -> Result<mpsc::UnboundedReceiver<OwnedObjectPath>, String> {
+    pub async fn changes(&self) -> Result<mpsc::UnboundedReceiver<OwnedObjectPath>, SystemdError> {
         let rule = MatchRule::builder()
             .msg_type(Type::Signal)
             .interface("org.freedesktop.DBus.Properties")
@@ -196,7 +209,7 @@ impl Systemd {
     ///
     /// # Errors
     /// When the signal cannot be subscribed to.
-    pub async fn jobs(&self) -> Result<mpsc::UnboundedReceiver<JobDone>, String> {
+    pub async fn jobs(&self) -> Result<mpsc::UnboundedReceiver<JobDone>, SystemdError> {
         let stream = self.manager.receive_job_removed().await.map_err(bus_err("JobRemoved"))?;
         Ok(drain(stream.filter_map(|s| async move {
             let args = s.args().ok()?;
@@ -222,16 +235,16 @@ fn drain<T: Send + 'static>(stream: impl Stream<Item = T> + Send + 'static) -> m
 async fn get_all(
     proxy: &PropertiesProxy<'_>,
     iface: &'static str,
-) -> Result<HashMap<String, OwnedVariant>, String> {
+) -> Result<HashMap<String, OwnedVariant>, SystemdError> {
     let name = InterfaceName::from_static_str(iface).map_err(bus_err("interface"))?;
-    proxy.get_all(name).await.map_err(|e| format!("systemd: properties of {iface}: {e}"))
+    proxy
+        .get_all(name)
+        .await
+        .map_err(|err| SystemdError::Call { what: format!("properties of {iface}"), err: err.into() })
 }
 
 /// systemd's own words for a refused job (`Unit x.service has a bad unit
 /// file setting.`), with the unit and the operation.
-fn bus_error(unit: &str, op: &str, e: &zbus::Error) -> String {
-    match e {
-        zbus::Error::MethodError(_, Some(text), _) => format!("systemd refused to {op} {unit}: {text}"),
-        other => format!("systemd: {op} {unit}: {other}"),
-    }
+fn bus_error(unit: &str, op: &str, err: zbus::Error) -> SystemdError {
+    SystemdError::Call { what: format!("{op} {unit}"), err }
 }
