@@ -9,12 +9,11 @@ use std::io::Read;
 use std::time::Duration;
 
 use clap::{ArgGroup, Parser};
-use etcd_client::ConnectOptions;
 use fleetkit_core::duration::parse_duration;
 use fleetkit_core::etcd::EtcdArgs;
-use fleetkit_core::ToolError;
 
 use crate::check::Check;
+use crate::error::{shown, Error};
 
 const AFTER_HELP: &str = "\
 EXAMPLES:
@@ -60,8 +59,13 @@ BEHAVIOUR:
 
 EXIT STATUS:
   0  stopped by a signal (lease revoked), or --once succeeded
-  1  etcd refused the credentials or the key; --once could not put the key
-  2  bad usage or bad input";
+  1  --once did not put the key: another lease holds it, or the check failed
+  2  bad usage or input (reported before etcd is touched), or a request etcd
+     refuses for what it is and that no retry can fix: a value over etcd's
+     request limit, an invalid argument, wrong credentials, no permission
+     on the key; the message names the limit or the reason
+  75 --once could not reach etcd, or etcd did not answer: try again later
+     (without --once announce waits etcd out and never exits for that)";
 
 /// Keep one key alive in etcd under a lease while a service runs.
 #[derive(Debug, Parser)]
@@ -130,8 +134,8 @@ pub struct Cli {
 /// A checked configuration: what the announce loop runs with.
 #[derive(Debug)]
 pub struct Config {
-    pub endpoints: Vec<String>,
-    pub connect: ConnectOptions,
+    /// The etcd options, checked; connecting is the announcer's.
+    pub etcd: EtcdArgs,
     pub command_timeout: Duration,
     pub key: String,
     pub value: Vec<u8>,
@@ -148,31 +152,31 @@ impl Cli {
     ///
     /// # Errors
     /// A usage error (exit 2) naming the bad option.
-    pub fn into_config(self) -> Result<Config, ToolError> {
+    pub fn into_config(self) -> Result<Config, Error> {
         if self.key.is_empty() {
-            return Err(ToolError::usage(
-                "KEY is empty: give the key to announce, e.g. /announce/services/web1",
+            return Err(Error::Usage(
+                "KEY is empty: give the key to announce, e.g. /announce/services/web1".into(),
             ));
         }
-        let (endpoints, connect) = self.etcd.options().map_err(ToolError::usage)?;
-        // A member cut off from its leader fails requests at once instead of
-        // hanging, so announce moves on to the next endpoint.
-        let connect = connect.with_require_leader(true);
+        // Core's messages quote the options as given.
+        self.etcd.options().map_err(|e| Error::Usage(shown(&e)))?;
         let check = if let Some(addr) = self.check_tcp {
-            Some(Check::tcp(&addr).map_err(ToolError::usage)?)
+            Some(Check::tcp(&addr)?)
         } else if let Some(url) = self.check_http {
-            Some(Check::http(&url).map_err(ToolError::usage)?)
+            Some(Check::http(&url)?)
         } else if let Some(argv) = self.check_exec {
-            Some(Check::exec(argv).map_err(ToolError::usage)?)
+            Some(Check::exec(argv)?)
         } else {
             None
         };
         if self.check_interval.is_zero() {
-            return Err(ToolError::usage("--check-interval must be more than 0 (e.g. 5s)"));
+            return Err(Error::Usage("--check-interval must be more than 0 (e.g. 5s)".into()));
         }
         let value = if self.value == "-" {
             let mut buf = Vec::new();
-            std::io::stdin().read_to_end(&mut buf).map_err(|e| ToolError::io("stdin (VALUE -)", &e))?;
+            std::io::stdin()
+                .read_to_end(&mut buf)
+                .map_err(|e| Error::Usage(format!("stdin (VALUE -): {e}")))?;
             if buf.ends_with(b"\n") {
                 buf.pop();
                 if buf.ends_with(b"\r") {
@@ -184,8 +188,7 @@ impl Cli {
             self.value.into_bytes()
         };
         Ok(Config {
-            endpoints,
-            connect,
+            etcd: self.etcd.clone(),
             command_timeout: self.etcd.command_timeout,
             key: self.key,
             value,

@@ -99,7 +99,20 @@ impl EtcdArgs {
     /// Bad options (see [`EtcdArgs::options`], exit 2) or no member
     /// reachable (exit 75), as a message that names the endpoints.
     pub async fn connect(&self) -> Result<Client, crate::ToolError> {
+        self.connect_with(|opts| opts).await
+    }
+
+    /// [`EtcdArgs::connect`] with the connect options adjusted by `adjust`
+    /// (announce asks members to refuse requests while they have no leader).
+    ///
+    /// # Errors
+    /// As [`EtcdArgs::connect`].
+    pub async fn connect_with(
+        &self,
+        adjust: impl FnOnce(ConnectOptions) -> ConnectOptions,
+    ) -> Result<Client, crate::ToolError> {
         let (endpoints, opts) = self.options().map_err(crate::ToolError::usage)?;
+        let opts = adjust(opts);
         let tls = self.cacert.is_some() || self.cert.is_some();
         let urls: Vec<String> = endpoints.iter().map(|e| full_url(e, tls)).collect();
         // etcd-client spreads requests over every endpoint it was given and
@@ -116,12 +129,10 @@ impl EtcdArgs {
             )));
         }
         let start = live.clone();
-        let client = Client::connect(&start, Some(opts))
-            .await
-            .map_err(|e| {
-                let message = format!("cannot reach etcd at {}: {}", endpoints.join(","), describe(&e));
-                crate::ToolError::Message { code: kind_of(&e).exit(), message }
-            })?;
+        let client = Client::connect(&start, Some(opts)).await.map_err(|e| {
+            let message = format!("cannot reach etcd at {}: {}", endpoints.join(","), describe(&e));
+            crate::ToolError::Message { code: kind_of(&e).exit(), message }
+        })?;
         if urls.len() > 1 {
             tokio::spawn(follow_endpoints(client.clone(), urls, start, self.dial_timeout));
         }
@@ -241,6 +252,9 @@ pub fn kind_of(err: &etcd_client::Error) -> crate::exit::Kind {
             | Code::OutOfRange
             | Code::AlreadyExists
             | Code::NotFound => Kind::Usage,
+            // gRPC's own limit on a message (etcd's --max-request-bytes plus
+            // 512 KiB): no retry makes the request smaller.
+            Code::ResourceExhausted if too_large(s.message()) => Kind::Usage,
             _ => Kind::Unavailable,
         },
         etcd_client::Error::InvalidArgs(_)
@@ -267,8 +281,9 @@ pub fn describe(err: &etcd_client::Error) -> String {
                 Code::PermissionDenied | Code::Unauthenticated => {
                     " (check --user, ETCDCTL_USER or the client certificate, and the role's permissions)"
                 }
-                _ if msg.contains("too large") => {
-                    " (etcd's request limit is --max-request-bytes, 1.5 MiB by default)"
+                _ if too_large(msg) => {
+                    " (etcd's request limit is --max-request-bytes, 1.5 MiB by default: send less, \
+                     or raise the limit on every member)"
                 }
                 _ => "",
             };
@@ -285,6 +300,11 @@ pub fn describe(err: &etcd_client::Error) -> String {
         }
         other => other.to_string(),
     }
+}
+
+/// etcd's "request is too large" or gRPC's "message larger than max".
+fn too_large(message: &str) -> bool {
+    message.contains("too large") || message.contains("larger than max")
 }
 
 /// How long a request is sent again while etcd is briefly unavailable: a
@@ -386,5 +406,19 @@ mod tests {
             assert!(check_endpoint(bad, false).is_err(), "{bad}");
         }
         assert!(check_endpoint("http://127.0.0.1:2379", true).is_err());
+    }
+
+    #[test]
+    fn a_request_over_grpcs_limit_is_the_users_to_fix() {
+        use crate::exit::Kind;
+        let status = |code, msg: &str| etcd_client::Error::GRpcStatus(tonic::Status::new(code, msg));
+        let big = status(
+            tonic::Code::ResourceExhausted,
+            "grpc: received message larger than max (2097205 vs. 2097152)",
+        );
+        assert_eq!(kind_of(&big), Kind::Usage);
+        assert!(describe(&big).contains("--max-request-bytes"), "{}", describe(&big));
+        let busy = status(tonic::Code::ResourceExhausted, "etcdserver: too many requests");
+        assert_eq!(kind_of(&busy), Kind::Unavailable);
     }
 }
