@@ -202,9 +202,24 @@ impl Announcer {
     /// etcd unavailable (exit 75), the request refused (exit 2), or the key
     /// held by another lease (exit 1).
     pub async fn once(mut self) -> Result<i64, Error> {
-        let put = match self.grant().await {
-            Ok(id) => self.put(id).await.map(|p| (id, p)),
-            Err(o) => Err(o),
+        // A member whose leader just died holds a request until it times
+        // out; the next try goes to a member that has a leader again.
+        let deadline = Instant::now() + self.command_timeout + TRANSIENT_WINDOW;
+        let put = loop {
+            let id = match self.lease {
+                Some(id) => Ok(id),
+                None => self.grant().await,
+            };
+            let put = match id {
+                Ok(id) => self.put(id).await.map(|p| (id, p)),
+                Err(o) => Err(o),
+            };
+            match put {
+                Err(Outcome::Lost(_)) if self.client.is_some() && Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                other => break other,
+            }
         };
         match put {
             Ok((id, Put::Done { took_from, .. })) => {
@@ -430,23 +445,33 @@ impl Announcer {
         Exit::SUCCESS
     }
 
-    /// Revokes lease `id` on any live member, within the command timeout (a
-    /// lease already gone is fine: so is its key). A revoke sent twice does
-    /// no harm, so it is retried as a read.
+    /// Revokes lease `id` (a lease already gone is fine: so is its key).
+    /// A member whose leader just died holds a request until it times out,
+    /// so each try gets a second and the revoke (which does no harm sent
+    /// twice) is sent again until a new leader takes it, for at most the
+    /// command timeout plus an election.
     async fn revoke(&mut self, id: i64) -> Result<(), String> {
-        let t = self.command_timeout;
         let Some(client) = self.client.clone() else {
             return Err(format!("never reached etcd at {}", self.at));
         };
-        let revoke = retrying(Retry::Read, || {
+        let budget = self.command_timeout + TRANSIENT_WINDOW;
+        let deadline = Instant::now() + budget;
+        let each = self.command_timeout.min(Duration::from_secs(1));
+        loop {
             let mut c = client.clone();
-            async move { c.lease_revoke(id).await }
-        });
-        match timeout(t, revoke).await {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) if describe(&e).contains("lease not found") => Ok(()),
-            Ok(Err(e)) => Err(format!("etcd at {}: {}", self.at, describe(&e))),
-            Err(_) => Err(self.no_answer(t)),
+            let last = match timeout(each, c.lease_revoke(id)).await {
+                Ok(Ok(_)) => return Ok(()),
+                Ok(Err(e)) if describe(&e).contains("lease not found") => return Ok(()),
+                Ok(Err(e)) if kind_of(&e) != Kind::Unavailable => {
+                    return Err(format!("etcd at {}: {}", self.at, describe(&e)));
+                }
+                Ok(Err(e)) => format!("etcd at {}: {}", self.at, describe(&e)),
+                Err(_) => self.no_answer(each),
+            };
+            if Instant::now() + Duration::from_millis(100) >= deadline {
+                return Err(last);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 

@@ -278,6 +278,11 @@ pub fn describe(err: &etcd_client::Error) -> String {
                     " (no etcd member answered in time: check that etcd runs and that --endpoints or \
                      ETCDCTL_ENDPOINTS names it)"
                 }
+                // The client's own timeout (--command-timeout).
+                Code::Cancelled if msg == "Timeout expired" => {
+                    " (no etcd member answered within --command-timeout: check that etcd runs, has a \
+                     leader, and that --endpoints or ETCDCTL_ENDPOINTS names it)"
+                }
                 Code::PermissionDenied | Code::Unauthenticated => {
                     " (check --user, ETCDCTL_USER or the client certificate, and the role's permissions)"
                 }
