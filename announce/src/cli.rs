@@ -41,10 +41,15 @@ BEHAVIOUR:
   revoke the lease, so the key is gone at once, and announce exits 0. If
   announce or its machine dies, the key is gone within TTL.
 
-  When etcd is away (restart, leader change, outage) announce keeps running,
-  retries with capped backoff and jitter, and as soon as etcd answers makes
-  sure its lease and key exist again (re-grant and re-put if the lease was
-  lost). It watches its key: if another client deletes it, announce puts it
+  announce talks to every member of --endpoints that answers and follows
+  members that die and come back, so a dead member (listed first or not) or
+  a leader election costs a retry, not the key. When etcd is away (restart,
+  leader change, outage) announce keeps running, retries with capped backoff
+  and jitter, and as soon as etcd answers makes sure its lease and key exist
+  again (re-grant and re-put if the lease was lost). What etcd refuses for
+  what it is (too large, invalid, wrong credentials, no permission) is not
+  retried: announce exits 2 and says why. Control characters in the key or
+  in other input are shown escaped in every message. It watches its key: if another client deletes it, announce puts it
   back at once. It never overwrites or deletes a key held by another lease
   unless --force is given; it waits for that key to go instead.
 
