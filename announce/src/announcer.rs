@@ -450,23 +450,24 @@ impl Announcer {
     /// so each try gets a second and the revoke (which does no harm sent
     /// twice) is sent again until a new leader takes it, for at most the
     /// command timeout plus an election.
-    async fn revoke(&mut self, id: i64) -> Result<(), String> {
+    async fn revoke(&mut self, id: i64) -> Result<(), Error> {
         let Some(client) = self.client.clone() else {
-            return Err(format!("never reached etcd at {}", self.at));
+            return Err(Error::NoAnswer(format!("never reached etcd at {}", self.at)));
         };
         let budget = self.command_timeout + TRANSIENT_WINDOW;
         let deadline = Instant::now() + budget;
         let each = self.command_timeout.min(Duration::from_secs(1));
+        let what = || format!("revoking lease {id:x} at {}", self.at);
         loop {
             let mut c = client.clone();
             let last = match timeout(each, c.lease_revoke(id)).await {
                 Ok(Ok(_)) => return Ok(()),
                 Ok(Err(e)) if describe(&e).contains("lease not found") => return Ok(()),
                 Ok(Err(e)) if kind_of(&e) != Kind::Unavailable => {
-                    return Err(format!("etcd at {}: {}", self.at, describe(&e)));
+                    return Err(EtcdError::new(what(), e).into())
                 }
-                Ok(Err(e)) => format!("etcd at {}: {}", self.at, describe(&e)),
-                Err(_) => self.no_answer(each),
+                Ok(Err(e)) => EtcdError::new(what(), e).into(),
+                Err(_) => Error::NoAnswer(self.no_answer(each)),
             };
             if Instant::now() + Duration::from_millis(100) >= deadline {
                 return Err(last);

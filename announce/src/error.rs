@@ -25,6 +25,9 @@ pub enum Error {
     /// `--once` found etcd unavailable (exit 75).
     #[error("cannot announce {key}: etcd at {at} is unavailable: {reason}")]
     Unavailable { key: String, at: String, reason: String },
+    /// etcd gave no answer in time (exit 75).
+    #[error("{0}")]
+    NoAnswer(String),
     /// `--once` found the key held by another lease (exit 1).
     #[error("{key} is held by {owner}; not overwritten (--force takes it over)")]
     Held { key: String, owner: String },
@@ -42,7 +45,7 @@ impl Classify for Error {
             Self::Usage(_) => Kind::Usage,
             Self::Etcd(e) => e.kind(),
             Self::Connect { kind, .. } => *kind,
-            Self::Unavailable { .. } => Kind::Unavailable,
+            Self::Unavailable { .. } | Self::NoAnswer(_) => Kind::Unavailable,
             Self::Held { .. } | Self::CheckFailed { .. } | Self::Setup { .. } => Kind::Negative,
         }
     }
