@@ -1,13 +1,20 @@
 //! The announce loop: one lease, one key, kept alive until told to stop.
 //!
-//! This is where announce keeps its promises. A *session* talks to one etcd
-//! endpoint: it makes sure the lease exists (keeps the old one when etcd
+//! This is where announce keeps its promises. It reaches etcd through one
+//! client from core's [`EtcdArgs::connect_with`]: that client talks to every
+//! member that answers and follows members that die and come back, and
+//! every request goes through core's `retrying`, so a dead member or a
+//! leader election costs a retry, not the lease. A *session* makes sure the
+//! lease exists (keeps the old one when etcd
 //! still has it, grants a new one when it expired), makes sure the key is on
 //! it with a transaction that never touches a key another lease holds
 //! (unless `--force`), then renews the lease every TTL/3 on one keep-alive
-//! stream, and watches the key, until something happens. The loop around sessions reacts to what
-//! happened: a key deleted by someone else is put back; a lost endpoint moves on to the next one after a capped, jittered
-//! backoff; an expired lease is replaced at once; a failing health check
+//! stream, and watches the key, until something happens. The loop around
+//! sessions reacts to what happened: a key deleted by someone else is put
+//! back; a stream cut by a dying member is opened again (on a live member)
+//! after a capped, jittered backoff; a request etcd refuses for what it is
+//! (too large, wrong credentials, no permission) ends announce, as no retry
+//! can fix it; an expired lease is replaced at once; a failing health check
 //! revokes the lease (withdrawing the key) and a passing one announces again;
 //! a shutdown signal revokes the lease so the key is gone at once.
 //!
@@ -18,9 +25,11 @@
 use std::time::Duration;
 
 use etcd_client::{
-    Client, Compare, CompareOp, ConnectOptions, EventType, KeyValue, PutOptions, Txn, TxnOp, TxnOpResponse,
-    WatchOptions, WatchStream,
+    Client, Compare, CompareOp, EventType, KeyValue, PutOptions, Txn, TxnOp, TxnOpResponse, WatchOptions,
+    WatchStream,
 };
+use fleetkit_core::etcd::{describe, kind_of, retrying, EtcdArgs, EtcdError, Retry, TRANSIENT_WINDOW};
+use fleetkit_core::exit::Kind;
 use fleetkit_core::log::{Level, Log};
 use fleetkit_core::notify::Notifier;
 use fleetkit_core::signals::{Received, Shutdown};
@@ -31,6 +40,7 @@ use tokio::time::{sleep_until, timeout, Instant};
 use crate::backoff::Backoff;
 use crate::check::Health;
 use crate::cli::Config;
+use crate::error::{shown, Error};
 
 /// What the key is doing, as far as the log and systemd are told.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,7 +58,8 @@ enum Outcome {
     Signal(Received),
     /// The health verdict changed.
     Health,
-    /// The endpoint failed (down, no leader, timeout).
+    /// etcd is unavailable (down, no leader, timeout, a stream cut): what
+    /// happened, in etcd's words.
     Lost(String),
     /// etcd no longer has our lease: it expired while we were away.
     LeaseGone,
@@ -56,8 +67,8 @@ enum Outcome {
     Conflict(i64),
     /// Someone else deleted or overwrote the key while we held it.
     KeyChanged(String),
-    /// etcd refused our credentials or the key: retrying cannot help.
-    Fatal(String),
+    /// etcd refused a request for what it is: retrying cannot help.
+    Fatal(Error),
 }
 
 /// What the put transaction found.
@@ -73,16 +84,17 @@ enum Put {
 
 /// The announce loop's state.
 pub struct Announcer {
-    endpoints: Vec<String>,
-    connect: ConnectOptions,
+    etcd: EtcdArgs,
+    /// The endpoints as given, for messages.
+    at: String,
     command_timeout: Duration,
     key: String,
-    /// The key as messages show it: control bytes escaped.
+    /// The key as messages show it (control bytes escaped).
     shown: String,
     value: Vec<u8>,
     ttl: i64,
     force: bool,
-    endpoint: usize,
+    /// Made once and kept: it follows the live members itself.
     client: Option<Client>,
     lease: Option<i64>,
     state: State,
@@ -95,18 +107,16 @@ impl Announcer {
     /// Sets up the loop; nothing is sent to etcd yet.
     #[must_use]
     pub fn new(cfg: &Config, notify: Notifier, log: Log) -> Self {
-        // Start on a random endpoint so many announcers spread over members.
-        let start = usize::try_from(Backoff::random_u64() % cfg.endpoints.len().max(1) as u64).unwrap_or(0);
+        let at = cfg.etcd.endpoints.iter().map(|e| shown(e.trim())).collect::<Vec<_>>().join(",");
         Self {
-            endpoints: cfg.endpoints.clone(),
-            connect: cfg.connect.clone(),
+            etcd: cfg.etcd.clone(),
+            at,
             command_timeout: cfg.command_timeout,
             key: cfg.key.clone(),
-            shown: fleetkit_core::diag::escaped(&cfg.key).into_owned(),
+            shown: shown(&cfg.key),
             value: cfg.value.clone(),
             ttl: cfg.ttl,
             force: cfg.force,
-            endpoint: start,
             client: None,
             lease: None,
             state: State::Starting,
@@ -116,11 +126,11 @@ impl Announcer {
         }
     }
 
-    /// Runs until a shutdown signal (exit 0, lease revoked) or an error that
-    /// retrying cannot fix (exit 1).
+    /// Runs until a shutdown signal (exit 0, lease revoked) or a request
+    /// etcd refuses for what it is (exit 2).
     ///
     /// # Errors
-    /// etcd refused the credentials or the key.
+    /// etcd refused the credentials, the permissions or the request.
     pub async fn run(
         mut self,
         mut shutdown: Shutdown,
@@ -174,9 +184,10 @@ impl Announcer {
                     self.conflict(owner);
                     delay = self.renew_interval().max(Duration::from_secs(1));
                 }
-                Outcome::Fatal(msg) => {
-                    self.notify.status(&format!("failed: {msg}"));
-                    return Err(ToolError::usage(msg));
+                Outcome::Fatal(err) => {
+                    self.notify.status(&format!("failed: {err}"));
+                    self.abandon().await;
+                    return Err(ToolError::from_error(&err));
                 }
             }
             if matches!(self.state, State::Announced | State::Withdrawn) {
@@ -188,51 +199,68 @@ impl Announcer {
     /// Announce once: put the key on a fresh lease, print the lease ID.
     ///
     /// # Errors
-    /// etcd unreachable on every endpoint, or the key held by another lease.
-    pub async fn once(mut self) -> Result<i64, ToolError> {
-        let mut last = String::new();
-        for _ in 0..self.endpoints.len() {
-            match self.once_on_endpoint().await {
-                Ok(Put::Done { took_from, .. }) => {
-                    if let Some(owner) = took_from {
-                        self.log.line(
-                            Level::Notice,
-                            &format!("took {} over from {}", self.shown, owner_text(owner)),
-                        );
+    /// etcd unavailable (exit 75), the request refused (exit 2), or the key
+    /// held by another lease (exit 1).
+    pub async fn once(mut self) -> Result<i64, Error> {
+        // A member whose leader just died holds a request until it times
+        // out; the next try goes to a member that has a leader again.
+        let deadline = Instant::now() + self.command_timeout + TRANSIENT_WINDOW;
+        let put = loop {
+            let id = match self.lease {
+                Some(id) => Ok(id),
+                None => self.grant().await,
+            };
+            let put = match id {
+                Ok(id) => self.put(id).await.map(|p| (id, p)),
+                Err(o) => Err(o),
+            };
+            match put {
+                Err(Outcome::Lost(_)) if self.client.is_some() && Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                other => break other,
+            }
+        };
+        match put {
+            Ok((id, Put::Done { took_from, .. })) => {
+                if let Some(owner) = took_from {
+                    self.log
+                        .line(Level::Notice, &format!("took {} over from {}", self.shown, owner_text(owner)));
+                }
+                Ok(id)
+            }
+            Ok((id, Put::AlreadyOurs { .. })) => Ok(id),
+            Ok((_, Put::HeldBy(owner))) => {
+                self.abandon().await;
+                Err(Error::Held { key: self.shown.clone(), owner: owner_text(owner) })
+            }
+            Err(o) => {
+                self.abandon().await;
+                Err(match o {
+                    Outcome::Fatal(e) => e,
+                    Outcome::Lost(reason) => {
+                        Error::Unavailable { key: self.shown.clone(), at: self.at.clone(), reason }
                     }
-                    return Ok(self.lease.unwrap_or_default());
-                }
-                Ok(Put::AlreadyOurs { .. }) => return Ok(self.lease.unwrap_or_default()),
-                Ok(Put::HeldBy(owner)) => {
-                    if let (Some(id), Some(client)) = (self.lease.take(), self.client.as_mut()) {
-                        let _ = timeout(self.command_timeout, client.lease_revoke(id)).await;
-                    }
-                    return Err(ToolError::negative(format!(
-                        "{} is held by {}; not overwritten (--force takes it over)",
-                        self.shown,
-                        owner_text(owner)
-                    )));
-                }
-                Err(Outcome::Fatal(msg)) => return Err(ToolError::usage(msg)),
-                Err(other) => {
-                    last = match other {
-                        Outcome::Lost(e) => e,
-                        o => format!("{o:?}"),
-                    };
-                    self.client = None;
-                    self.endpoint = (self.endpoint + 1) % self.endpoints.len();
-                }
+                    // grant and put end only as above; say something true anyway.
+                    _ => Error::Unavailable {
+                        key: self.shown.clone(),
+                        at: self.at.clone(),
+                        reason: "the key changed while it was being put; try again".into(),
+                    },
+                })
             }
         }
-        Err(ToolError::unavailable(format!("cannot announce {}: {last}", self.shown)))
     }
 
-    async fn once_on_endpoint(&mut self) -> Result<Put, Outcome> {
-        let id = self.grant().await?;
-        self.put(id).await
+    /// Revokes a lease that holds nothing we want (best effort, briefly).
+    async fn abandon(&mut self) {
+        if let (Some(id), Some(client)) = (self.lease.take(), self.client.clone()) {
+            let mut client = client;
+            let _ = timeout(self.command_timeout, client.lease_revoke(id)).await;
+        }
     }
 
-    /// One session on the current endpoint; ends only with a reason.
+    /// One session; ends only with a reason.
     async fn session(&mut self, want: bool, reason: &str) -> Outcome {
         if want {
             self.hold().await
@@ -275,11 +303,7 @@ impl Announcer {
             Ok(Put::AlreadyOurs { revision }) => (None, revision),
             Ok(Put::HeldBy(owner)) => {
                 // Our lease holds nothing now; do not leave it to expire.
-                self.lease = None;
-                let t = self.command_timeout;
-                if let Ok(client) = self.client().await {
-                    let _ = timeout(t, client.lease_revoke(id)).await;
-                }
+                self.abandon().await;
                 return Outcome::Conflict(owner);
             }
             Err(o) => return o,
@@ -293,17 +317,16 @@ impl Announcer {
         };
         // 3. Watch the key from just after our put, so a delete or an
         //    overwrite by someone else is noticed at once.
-        let t = self.command_timeout;
         let key = self.key.clone();
-        let watch = match self.client().await {
-            Ok(client) => {
-                let opts = WatchOptions::new().with_start_revision(revision + 1);
-                match timeout(t, client.watch(key, Some(opts))).await {
-                    Ok(Ok(w)) => w,
-                    Ok(Err(e)) => return classify(&e),
-                    Err(_) => return timed_out(t),
-                }
-            }
+        let opts = WatchOptions::new().with_start_revision(revision + 1);
+        let watch = match self
+            .request(Retry::Read, "watching the key", |mut c| {
+                let (key, opts) = (key.clone(), opts.clone());
+                async move { c.watch(key, Some(opts)).await }
+            })
+            .await
+        {
+            Ok(w) => w,
             Err(o) => return o,
         };
         self.announced(id, kept_lease, took_from);
@@ -336,12 +359,15 @@ impl Announcer {
                     Ok(Some(r)) if r.ttl() > 0 => waiting = None,
                     Ok(Some(_)) => return Outcome::LeaseGone,
                     Ok(None) => return Outcome::Lost("etcd closed the keep-alive stream".into()),
-                    Err(e) => return classify(&e),
+                    Err(e) => return self.failed("renewing the lease", e),
                 },
                 w = watch.message() => match w {
                     Ok(Some(r)) => {
                         if r.canceled() {
-                            return Outcome::Lost(format!("etcd cancelled the watch on the key: {}", r.cancel_reason()));
+                            return Outcome::Lost(format!(
+                                "etcd cancelled the watch on the key: {}",
+                                shown(r.cancel_reason())
+                            ));
                         }
                         for ev in r.events() {
                             match (ev.event_type(), ev.kv().map(KeyValue::lease)) {
@@ -360,10 +386,13 @@ impl Announcer {
                         }
                     }
                     Ok(None) => return Outcome::Lost("etcd closed the watch stream".into()),
-                    Err(e) => return classify(&e),
+                    Err(e) => return self.failed("watching the key", e),
                 },
                 () = sleep_until(answer_deadline), if waiting.is_some() => {
-                    return Outcome::Lost(format!("no keep-alive answer within {answer_within:?}"));
+                    return Outcome::Lost(format!(
+                        "no keep-alive answer within {answer_within:?} (check that etcd runs and that \
+                         --endpoints or ETCDCTL_ENDPOINTS names it)"
+                    ));
                 }
             }
         }
@@ -381,14 +410,8 @@ impl Announcer {
             }
             return;
         };
-        let t = self.command_timeout;
-        let revoked = match self.client().await {
-            Ok(client) => timeout(t, client.lease_revoke(id)).await.map_err(|_| "timed out".to_string()),
-            Err(o) => Err(format!("{o:?}")),
-        };
-        let how = match revoked {
-            Ok(Ok(_)) => "lease revoked".to_string(),
-            Ok(Err(e)) => format!("could not revoke lease {id:x} ({e}); it expires within {}s", self.ttl),
+        let how = match self.revoke(id).await {
+            Ok(()) => "lease revoked".to_string(),
             Err(e) => format!("could not revoke lease {id:x} ({e}); it expires within {}s", self.ttl),
         };
         self.enter(State::Withdrawn, Level::Warning, &format!("withdrew {}: {reason}; {how}", self.shown));
@@ -406,18 +429,7 @@ impl Announcer {
             self.log.line(Level::Info, &format!("stopped on {name}; {} was not announced", self.shown));
             return Exit::SUCCESS;
         };
-        let t = self.command_timeout;
-        let result = match self.client().await {
-            Ok(client) => match timeout(t, client.lease_revoke(id)).await {
-                Ok(Ok(_)) => Ok(()),
-                // Already gone: so is the key.
-                Ok(Err(e)) if e.to_string().contains("lease not found") => Ok(()),
-                Ok(Err(e)) => Err(e.to_string()),
-                Err(_) => Err(format!("no answer within {t:?}")),
-            },
-            Err(o) => Err(format!("{o:?}")),
-        };
-        match result {
+        match self.revoke(id).await {
             Ok(()) => self.log.line(
                 Level::Info,
                 &format!("stopped on {name}: revoked lease {id:x}, {} removed", self.shown),
@@ -433,14 +445,44 @@ impl Announcer {
         Exit::SUCCESS
     }
 
+    /// Revokes lease `id` (a lease already gone is fine: so is its key).
+    /// A member whose leader just died holds a request until it times out,
+    /// so each try gets a second and the revoke (which does no harm sent
+    /// twice) is sent again until a new leader takes it, for at most the
+    /// command timeout plus an election.
+    async fn revoke(&mut self, id: i64) -> Result<(), Error> {
+        let Some(client) = self.client.clone() else {
+            return Err(Error::NoAnswer(format!("never reached etcd at {}", self.at)));
+        };
+        let budget = self.command_timeout + TRANSIENT_WINDOW;
+        let deadline = Instant::now() + budget;
+        let each = self.command_timeout.min(Duration::from_secs(1));
+        let what = || format!("revoking lease {id:x} at {}", self.at);
+        loop {
+            let mut c = client.clone();
+            let last = match timeout(each, c.lease_revoke(id)).await {
+                Ok(Ok(_)) => return Ok(()),
+                Ok(Err(e)) if describe(&e).contains("lease not found") => return Ok(()),
+                Ok(Err(e)) if kind_of(&e) != Kind::Unavailable => {
+                    return Err(EtcdError::new(what(), e).into())
+                }
+                Ok(Err(e)) => EtcdError::new(what(), e).into(),
+                Err(_) => Error::NoAnswer(self.no_answer(each)),
+            };
+            if Instant::now() + Duration::from_millis(100) >= deadline {
+                return Err(last);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     async fn grant(&mut self) -> Result<i64, Outcome> {
         let ttl = self.ttl;
-        let t = self.command_timeout;
-        let client = self.client().await?;
-        let resp = timeout(t, client.lease_grant(ttl, None))
-            .await
-            .map_err(|_| timed_out(t))?
-            .map_err(|e| classify(&e))?;
+        // A grant sent twice leaves a spare lease behind: sent again only
+        // when etcd surely did not take it.
+        let resp = self
+            .request(Retry::Write, "granting a lease", |mut c| async move { c.lease_grant(ttl, None).await })
+            .await?;
         self.lease = Some(resp.id());
         Ok(resp.id())
     }
@@ -449,34 +491,25 @@ impl Announcer {
         &mut self,
         id: i64,
     ) -> Result<(etcd_client::LeaseKeeper, etcd_client::LeaseKeepAliveStream), Outcome> {
-        let t = self.command_timeout;
-        let client = self.client().await?;
-        match timeout(t, client.lease_keep_alive(id)).await {
-            Err(_) => Err(timed_out(t)),
-            Ok(Ok(k)) => Ok(k),
-            Ok(Err(etcd_client::Error::LeaseKeepAliveError(e))) if e.contains("not found") => {
-                Err(Outcome::LeaseGone)
-            }
-            Ok(Err(e)) => Err(classify(&e)),
-        }
+        self.request(Retry::Read, "renewing the lease", |mut c| async move { c.lease_keep_alive(id).await })
+            .await
     }
 
     /// Puts the key on lease `id` only if it is absent or already ours (or
-    /// with `--force`, whoever holds it), in transactions.
+    /// with `--force`, whoever holds it), in transactions. Each is guarded
+    /// by a compare, so one that etcd applied but whose answer was lost
+    /// finds the key ours when it is sent again: retried as a read.
     async fn put(&mut self, id: i64) -> Result<Put, Outcome> {
-        let t = self.command_timeout;
         let key = self.key.clone();
         let value = self.value.clone();
         let force = self.force;
-        let client = self.client().await?;
         let put = || TxnOp::put(key.clone(), value.clone(), Some(PutOptions::new().with_lease(id)));
         for _ in 0..5 {
             let txn = Txn::new()
                 .when([Compare::create_revision(key.clone(), CompareOp::Equal, 0)])
                 .and_then([put()])
                 .or_else([TxnOp::get(key.clone(), None)]);
-            let resp =
-                timeout(t, client.txn(txn)).await.map_err(|_| timed_out(t))?.map_err(|e| classify(&e))?;
+            let resp = self.txn(txn).await?;
             let revision = resp.header().map_or(0, etcd_client::ResponseHeader::revision);
             if resp.succeeded() {
                 return Ok(Put::Done { took_from: None, revision });
@@ -499,29 +532,80 @@ impl Announcer {
             } else {
                 return Ok(Put::HeldBy(owner));
             };
-            let txn = Txn::new().when([guard]).and_then([put()]);
-            let resp =
-                timeout(t, client.txn(txn)).await.map_err(|_| timed_out(t))?.map_err(|e| classify(&e))?;
+            let resp = self.txn(Txn::new().when([guard]).and_then([put()])).await?;
             if resp.succeeded() {
                 let revision = resp.header().map_or(revision, etcd_client::ResponseHeader::revision);
                 return Ok(Put::Done { took_from: (owner != id).then_some(owner), revision });
             }
         }
-        Err(Outcome::Lost(format!("{key} kept changing under us; trying again")))
+        Err(Outcome::Lost(format!("{} kept changing under us; trying again", self.shown)))
     }
 
-    /// The client for the current endpoint, connecting when needed.
-    async fn client(&mut self) -> Result<&mut Client, Outcome> {
-        if self.client.is_none() {
-            let endpoint = self.endpoints[self.endpoint % self.endpoints.len()].clone();
-            let t = self.command_timeout;
-            let client = timeout(t, Client::connect([endpoint.as_str()], Some(self.connect.clone())))
-                .await
-                .map_err(|_| timed_out(t))?
-                .map_err(|e| classify(&e))?;
-            self.client = Some(client);
+    async fn txn(&mut self, txn: Txn) -> Result<etcd_client::TxnResponse, Outcome> {
+        let what = format!("putting {}", self.shown);
+        self.request(Retry::Read, &what, |mut c| {
+            let txn = txn.clone();
+            async move { c.txn(txn).await }
+        })
+        .await
+    }
+
+    /// Sends `op` on the client (connecting first when needed), again while
+    /// etcd is briefly unavailable (core's `retrying`); what etcd refuses
+    /// for the request itself ends announce.
+    async fn request<T, F, Fut>(&mut self, retry: Retry, what: &str, op: F) -> Result<T, Outcome>
+    where
+        F: Fn(Client) -> Fut,
+        Fut: std::future::Future<Output = Result<T, etcd_client::Error>>,
+    {
+        let client = self.client().await?;
+        // Each try has the command timeout (the client's own); this bounds
+        // the whole run of them.
+        let limit = TRANSIENT_WINDOW + self.command_timeout;
+        match timeout(limit, retrying(retry, || op(client.clone()))).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(self.failed(what, e)),
+            Err(_) => Err(Outcome::Lost(self.no_answer(limit))),
         }
-        self.client.as_mut().ok_or_else(|| Outcome::Lost("no client".into()))
+    }
+
+    /// A failed request as an outcome: unavailability is waited out, a
+    /// refusal ends announce with etcd's words, the endpoints and the fix.
+    fn failed(&self, what: &str, err: etcd_client::Error) -> Outcome {
+        if matches!(&err, etcd_client::Error::LeaseKeepAliveError(e) if e.contains("not found")) {
+            return Outcome::LeaseGone;
+        }
+        if kind_of(&err) == Kind::Unavailable {
+            Outcome::Lost(describe(&err))
+        } else {
+            Outcome::Fatal(Error::Etcd(EtcdError::new(format!("{what} at {}", self.at), err)))
+        }
+    }
+
+    fn no_answer(&self, t: Duration) -> String {
+        format!(
+            "etcd at {} did not answer within {t:?} (check that etcd runs and that --endpoints or \
+             ETCDCTL_ENDPOINTS names it)",
+            self.at
+        )
+    }
+
+    /// The client, connecting when there is none yet: one for the whole
+    /// run, following the live members (core's mechanism).
+    async fn client(&mut self) -> Result<Client, Outcome> {
+        if let Some(c) = &self.client {
+            return Ok(c.clone());
+        }
+        // A member cut off from its leader fails requests at once instead of
+        // hanging, so the request is sent again, on another member.
+        match self.etcd.connect_with(|o| o.with_require_leader(true)).await {
+            Ok(c) => {
+                self.client = Some(c.clone());
+                Ok(c)
+            }
+            Err(e) if e.exit() == Exit::UNAVAILABLE => Err(Outcome::Lost(e.to_string())),
+            Err(e) => Err(Outcome::Fatal(Error::Connect { message: e.to_string(), kind: Kind::Usage })),
+        }
     }
 
     fn renew_interval(&self) -> Duration {
@@ -529,8 +613,8 @@ impl Announcer {
     }
 
     fn announced(&mut self, id: i64, kept_lease: bool, took_from: Option<i64>) {
-        let key = self.key.clone();
-        let at = self.endpoints[self.endpoint % self.endpoints.len()].clone();
+        let key = self.shown.clone();
+        let at = self.at.clone();
         let message = match (self.state, kept_lease) {
             (State::Lost, true) => format!("etcd is back at {at}: {key} still announced on lease {id:x}"),
             (State::Lost, false) => format!("etcd is back at {at}: re-announced {key} on new lease {id:x}"),
@@ -550,9 +634,6 @@ impl Announcer {
     }
 
     fn lost(&mut self, err: &str) {
-        let endpoint = self.endpoints[self.endpoint % self.endpoints.len()].clone();
-        self.client = None;
-        self.endpoint = (self.endpoint + 1) % self.endpoints.len();
         if self.state != State::Lost {
             let fate = if self.lease.is_some() {
                 format!("{} stays until its lease expires ({}s)", self.shown, self.ttl)
@@ -562,7 +643,7 @@ impl Announcer {
             self.enter(
                 State::Lost,
                 Level::Warning,
-                &format!("lost etcd at {endpoint}: {err}; retrying; {fate}"),
+                &format!("lost etcd at {}: {err}; retrying; {fate}", self.at),
             );
         }
     }
@@ -602,23 +683,5 @@ fn owner_text(owner: i64) -> String {
         "a writer without a lease".to_string()
     } else {
         format!("lease {owner:x} of another process")
-    }
-}
-
-fn timed_out(t: Duration) -> Outcome {
-    Outcome::Lost(format!("no answer within {t:?}"))
-}
-
-/// What etcd refuses for the request itself (credentials, permissions,
-/// a value over its size limit) ends announce: retrying cannot help.
-/// Everything else is etcd being away, which announce waits out.
-fn classify(e: &etcd_client::Error) -> Outcome {
-    let text = fleetkit_core::etcd::describe(e);
-    if text.contains("authentication is not enabled") {
-        return Outcome::Fatal(format!("etcd refused: {text} (drop --user, or enable auth in etcd)"));
-    }
-    match fleetkit_core::etcd::kind_of(e) {
-        fleetkit_core::exit::Kind::Usage => Outcome::Fatal(format!("etcd refused: {text}")),
-        _ => Outcome::Lost(text),
     }
 }

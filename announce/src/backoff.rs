@@ -35,7 +35,7 @@ impl Backoff {
 
 impl Backoff {
     /// A number that differs between processes and calls; std's randomly
-    /// seeded hasher is plenty for spreading retries and endpoints.
+    /// seeded hasher is plenty for spreading retries.
     #[must_use]
     pub fn random_u64() -> u64 {
         let mut h = std::collections::hash_map::RandomState::new().build_hasher();

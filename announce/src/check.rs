@@ -14,6 +14,13 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
+use crate::error::{shown, Error};
+
+/// Why a check failed, for the log line.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Failure(pub String);
+
 /// One health check, validated.
 #[derive(Debug, Clone)]
 pub enum Check {
@@ -36,9 +43,12 @@ impl Check {
     ///
     /// # Errors
     /// When `addr` is not host:port.
-    pub fn tcp(addr: &str) -> Result<Self, String> {
+    pub fn tcp(addr: &str) -> Result<Self, Error> {
         check_host_port(addr).map_err(|()| {
-            format!("--check-tcp '{addr}' is not HOST:PORT (e.g. 127.0.0.1:3000 or [::1]:3000)")
+            Error::Usage(format!(
+                "--check-tcp '{}' is not HOST:PORT (e.g. 127.0.0.1:3000 or [::1]:3000)",
+                shown(addr)
+            ))
         })?;
         Ok(Self::Tcp(addr.to_string()))
     }
@@ -47,12 +57,13 @@ impl Check {
     ///
     /// # Errors
     /// When `url` is not a plain http:// URL.
-    pub fn http(url: &str) -> Result<Self, String> {
-        let bad = || format!("--check-http '{url}' is not http://HOST[:PORT][/PATH]");
+    pub fn http(url: &str) -> Result<Self, Error> {
+        let url_shown = shown(url);
+        let bad = || Error::Usage(format!("--check-http '{url_shown}' is not http://HOST[:PORT][/PATH]"));
         if url.starts_with("https://") {
-            return Err(format!(
-                "--check-http '{url}': https is not supported; use --check-exec curl -fsS {url}"
-            ));
+            return Err(Error::Usage(format!(
+                "--check-http '{url_shown}': https is not supported; use --check-exec curl -fsS {url_shown}"
+            )));
         }
         let rest = url.strip_prefix("http://").ok_or_else(bad)?;
         let (authority, path) = match rest.find('/') {
@@ -72,9 +83,11 @@ impl Check {
     ///
     /// # Errors
     /// When the command is empty.
-    pub fn exec(argv: Vec<String>) -> Result<Self, String> {
+    pub fn exec(argv: Vec<String>) -> Result<Self, Error> {
         if argv.first().is_none_or(String::is_empty) {
-            return Err("--check-exec needs a command, e.g. --check-exec pg_isready -h 127.0.0.1".into());
+            return Err(Error::Usage(
+                "--check-exec needs a command, e.g. --check-exec pg_isready -h 127.0.0.1".into(),
+            ));
         }
         Ok(Self::Exec(argv))
     }
@@ -82,18 +95,20 @@ impl Check {
     /// Runs the check once, within `timeout`.
     ///
     /// # Errors
-    /// Why it failed, for the log line.
-    pub async fn run(&self, timeout: Duration) -> Result<(), String> {
-        match tokio::time::timeout(timeout, self.run_inner()).await {
+    /// Why it failed, for the log line (input shown escaped).
+    pub async fn run(&self, timeout: Duration) -> Result<(), Failure> {
+        let result = match tokio::time::timeout(timeout, self.run_inner()).await {
             Ok(r) => r,
-            Err(_) => Err(format!("{} timed out after {timeout:?}", self.describe())),
-        }
+            Err(_) => Err(Failure(format!("{} timed out after {timeout:?}", self.describe()))),
+        };
+        result.map_err(|reason| Failure(shown(&reason.0)))
     }
 
-    async fn run_inner(&self) -> Result<(), String> {
+    /// Reasons are plain text here; `run` escapes them once.
+    async fn run_inner(&self) -> Result<(), Failure> {
         match self {
             Self::Tcp(addr) => {
-                TcpStream::connect(addr.as_str()).await.map_err(|e| format!("tcp {addr}: {e}"))?;
+                TcpStream::connect(addr.as_str()).await.map_err(|e| Failure(format!("tcp {addr}: {e}")))?;
                 Ok(())
             }
             Self::Http { addr, host, path } => http_get(addr, host, path).await,
@@ -106,11 +121,11 @@ impl Check {
                     .kill_on_drop(true)
                     .status()
                     .await
-                    .map_err(|e| format!("cannot run {}: {e}", argv[0]))?;
+                    .map_err(|e| Failure(format!("cannot run {}: {e}", argv[0])))?;
                 if status.success() {
                     Ok(())
                 } else {
-                    Err(format!("{} exited with {status}", argv[0]))
+                    Err(Failure(format!("{} exited with {status}", argv[0])))
                 }
             }
         }
@@ -141,7 +156,7 @@ pub async fn run_checks(check: Check, interval: Duration, failures: u32, tx: wat
                 failed = 0;
                 Some(Health { up: true, reason: String::new() })
             }
-            Err(reason) => {
+            Err(Failure(reason)) => {
                 failed = failed.saturating_add(1);
                 let never_up = tx.borrow().is_none();
                 (failed >= failures || never_up).then(|| Health {
@@ -182,16 +197,16 @@ fn check_host_port(addr: &str) -> Result<(), ()> {
     Ok(())
 }
 
-async fn http_get(addr: &str, host: &str, path: &str) -> Result<(), String> {
+async fn http_get(addr: &str, host: &str, path: &str) -> Result<(), Failure> {
     let url = format!("http://{host}{path}");
-    let mut s = TcpStream::connect(addr).await.map_err(|e| format!("{url}: {e}"))?;
+    let mut s = TcpStream::connect(addr).await.map_err(|e| Failure(format!("{url}: {e}")))?;
     let req =
         format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: announce\r\nConnection: close\r\n\r\n");
-    s.write_all(req.as_bytes()).await.map_err(|e| format!("{url}: {e}"))?;
+    s.write_all(req.as_bytes()).await.map_err(|e| Failure(format!("{url}: {e}")))?;
     let mut head = Vec::new();
     let mut buf = [0u8; 512];
     while !head.windows(2).any(|w| w == b"\r\n") && head.len() < 8192 {
-        let n = s.read(&mut buf).await.map_err(|e| format!("{url}: {e}"))?;
+        let n = s.read(&mut buf).await.map_err(|e| Failure(format!("{url}: {e}")))?;
         if n == 0 {
             break;
         }
@@ -203,11 +218,11 @@ async fn http_get(addr: &str, host: &str, path: &str) -> Result<(), String> {
         .strip_prefix("HTTP/")
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|c| c.parse().ok())
-        .ok_or_else(|| format!("{url}: not an HTTP response"))?;
+        .ok_or_else(|| Failure(format!("{url}: not an HTTP response")))?;
     if (200..400).contains(&code) {
         Ok(())
     } else {
-        Err(format!("{url}: HTTP {code}"))
+        Err(Failure(format!("{url}: HTTP {code}")))
     }
 }
 
@@ -236,7 +251,7 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        assert!(Check::http("https://x/").unwrap_err().contains("curl"));
+        assert!(Check::http("https://x/").unwrap_err().to_string().contains("curl"));
         for bad in ["ftp://x/", "http://", "http:///x", "http://u@h/", "127.0.0.1:80"] {
             assert!(Check::http(bad).is_err(), "{bad}");
         }

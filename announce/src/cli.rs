@@ -9,12 +9,11 @@ use std::io::Read;
 use std::time::Duration;
 
 use clap::{ArgGroup, Parser};
-use etcd_client::ConnectOptions;
 use fleetkit_core::duration::parse_duration;
 use fleetkit_core::etcd::EtcdArgs;
-use fleetkit_core::ToolError;
 
 use crate::check::Check;
+use crate::error::{shown, Error};
 
 const AFTER_HELP: &str = "\
 EXAMPLES:
@@ -42,10 +41,15 @@ BEHAVIOUR:
   revoke the lease, so the key is gone at once, and announce exits 0. If
   announce or its machine dies, the key is gone within TTL.
 
-  When etcd is away (restart, leader change, outage) announce keeps running,
-  retries with capped backoff and jitter, and as soon as etcd answers makes
-  sure its lease and key exist again (re-grant and re-put if the lease was
-  lost). It watches its key: if another client deletes it, announce puts it
+  announce talks to every member of --endpoints that answers and follows
+  members that die and come back, so a dead member (listed first or not) or
+  a leader election costs a retry, not the key. When etcd is away (restart,
+  leader change, outage) announce keeps running, retries with capped backoff
+  and jitter, and as soon as etcd answers makes sure its lease and key exist
+  again (re-grant and re-put if the lease was lost). What etcd refuses for
+  what it is (too large, invalid, wrong credentials, no permission) is not
+  retried: announce exits 2 and says why. Control characters in the key or
+  in other input are shown escaped in every message. It watches its key: if another client deletes it, announce puts it
   back at once. It never overwrites or deletes a key held by another lease
   unless --force is given; it waits for that key to go instead.
 
@@ -59,13 +63,14 @@ BEHAVIOUR:
   journal, lines carry syslog priorities.
 
 EXIT STATUS:
-  0   stopped by a signal (lease revoked), or --once succeeded
-  1   --once found the key held by another lease, or the --once check failed
-  2   bad usage or bad input, or etcd refused the request itself (the credentials, the key's
-      permissions, a value over etcd's request limit): retrying cannot help, so announce
-      stops at once
-  75  --once could not reach etcd on any endpoint: try again later
-  Only unavailability (a member down, no leader, a timeout) is retried.";
+  0  stopped by a signal (lease revoked), or --once succeeded
+  1  --once did not put the key: another lease holds it, or the check failed
+  2  bad usage or input (reported before etcd is touched), or a request etcd
+     refuses for what it is and that no retry can fix: a value over etcd's
+     request limit, an invalid argument, wrong credentials, no permission
+     on the key; the message names the limit or the reason
+  75 --once could not reach etcd, or etcd did not answer: try again later
+     (without --once announce waits etcd out and never exits for that)";
 
 /// Keep one key alive in etcd under a lease while a service runs.
 #[derive(Debug, Parser)]
@@ -134,8 +139,8 @@ pub struct Cli {
 /// A checked configuration: what the announce loop runs with.
 #[derive(Debug)]
 pub struct Config {
-    pub endpoints: Vec<String>,
-    pub connect: ConnectOptions,
+    /// The etcd options, checked; connecting is the announcer's.
+    pub etcd: EtcdArgs,
     pub command_timeout: Duration,
     pub key: String,
     pub value: Vec<u8>,
@@ -152,31 +157,31 @@ impl Cli {
     ///
     /// # Errors
     /// A usage error (exit 2) naming the bad option.
-    pub fn into_config(self) -> Result<Config, ToolError> {
+    pub fn into_config(self) -> Result<Config, Error> {
         if self.key.is_empty() {
-            return Err(ToolError::usage(
-                "KEY is empty: give the key to announce, e.g. /announce/services/web1",
+            return Err(Error::Usage(
+                "KEY is empty: give the key to announce, e.g. /announce/services/web1".into(),
             ));
         }
-        let (endpoints, connect) = self.etcd.options().map_err(ToolError::usage)?;
-        // A member cut off from its leader fails requests at once instead of
-        // hanging, so announce moves on to the next endpoint.
-        let connect = connect.with_require_leader(true);
+        // Core's messages quote the options as given.
+        self.etcd.options().map_err(|e| Error::Usage(shown(&e)))?;
         let check = if let Some(addr) = self.check_tcp {
-            Some(Check::tcp(&addr).map_err(ToolError::usage)?)
+            Some(Check::tcp(&addr)?)
         } else if let Some(url) = self.check_http {
-            Some(Check::http(&url).map_err(ToolError::usage)?)
+            Some(Check::http(&url)?)
         } else if let Some(argv) = self.check_exec {
-            Some(Check::exec(argv).map_err(ToolError::usage)?)
+            Some(Check::exec(argv)?)
         } else {
             None
         };
         if self.check_interval.is_zero() {
-            return Err(ToolError::usage("--check-interval must be more than 0 (e.g. 5s)"));
+            return Err(Error::Usage("--check-interval must be more than 0 (e.g. 5s)".into()));
         }
         let value = if self.value == "-" {
             let mut buf = Vec::new();
-            std::io::stdin().read_to_end(&mut buf).map_err(|e| ToolError::io("stdin (VALUE -)", &e))?;
+            std::io::stdin()
+                .read_to_end(&mut buf)
+                .map_err(|e| Error::Usage(format!("stdin (VALUE -): {e}")))?;
             if buf.ends_with(b"\n") {
                 buf.pop();
                 if buf.ends_with(b"\r") {
@@ -188,8 +193,7 @@ impl Cli {
             self.value.into_bytes()
         };
         Ok(Config {
-            endpoints,
-            connect,
+            etcd: self.etcd.clone(),
             command_timeout: self.etcd.command_timeout,
             key: self.key,
             value,

@@ -23,6 +23,9 @@ const LONG: Duration = Duration::from_secs(30);
 struct Announce {
     child: Child,
     lines: Arc<Mutex<Vec<String>>>,
+    /// Reads stderr until announce closes it; waited for once announce
+    /// exited, so the log then holds every line.
+    reader: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Announce {
@@ -45,12 +48,12 @@ impl Announce {
         let lines = Arc::new(Mutex::new(Vec::new()));
         let sink = lines.clone();
         let stderr = child.stderr.take().expect("stderr");
-        std::thread::spawn(move || {
+        let reader = std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 sink.lock().unwrap().push(line);
             }
         });
-        Self { child, lines }
+        Self { child, lines, reader: Some(reader) }
     }
 
     fn signal(&self, sig: Signal) {
@@ -58,7 +61,14 @@ impl Announce {
     }
 
     fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
-        wait_for("announce to exit", timeout, || self.child.try_wait().unwrap()).0
+        let status = wait_for("announce to exit", timeout, || self.child.try_wait().unwrap()).0;
+        // A check's child may hold stderr open a little longer: wait for
+        // the reader a moment, never for ever.
+        let until = Instant::now() + Duration::from_secs(2);
+        while self.reader.as_ref().is_some_and(|r| !r.is_finished()) && Instant::now() < until {
+            std::thread::park_timeout(Duration::from_millis(10));
+        }
+        status
     }
 
     fn running(&mut self) -> bool {
@@ -427,70 +437,6 @@ fn value_from_stdin() {
     assert_eq!(etcd.get("/stdin").as_deref(), Some("10.0.0.7:3000"));
 }
 
-#[test]
-fn a_value_over_etcds_request_limit_exits_2_at_once_naming_the_limit() {
-    let etcd = EtcdCluster::single();
-    for once in [true, false] {
-        let mut cmd = Command::new(BIN);
-        cmd.args(etcd.client_args());
-        if once {
-            cmd.arg("--once");
-        }
-        let mut child = cmd
-            .args(["/big", "-"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child.stdin.take().unwrap().write_all(&vec![b'x'; 2 << 20]).unwrap();
-        let started = Instant::now();
-        let out = child.wait_with_output().unwrap();
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "once={once}: {err}");
-        assert!(err.contains("--max-request-bytes"), "once={once}: {err}");
-        assert!(!err.contains("retrying"), "refused for its content, not retried: {err}");
-        assert!(started.elapsed() < LONG);
-    }
-    assert!(etcd.get("/big").is_none());
-}
-
-#[test]
-fn once_works_with_the_first_endpoint_dead_and_says_75_when_none_answers() {
-    let mut etcd = EtcdCluster::three();
-    etcd.member(0).kill();
-    let endpoints = etcd.endpoints_arg();
-    for i in 0..5 {
-        let out = Command::new(BIN)
-            .args(["--endpoints", &endpoints, "--once", "--ttl", "30", &format!("/dead-first/{i}"), "v"])
-            .env_remove("ETCDCTL_ENDPOINTS")
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    }
-    let out = Command::new(BIN)
-        .args(["--endpoints", "127.0.0.1:9", "--dial-timeout", "300ms", "--once", "/k", "v"])
-        .env_remove("ETCDCTL_ENDPOINTS")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(75), "{}", String::from_utf8_lossy(&out.stderr));
-}
-
-#[test]
-fn control_bytes_in_the_key_are_escaped_in_messages() {
-    let etcd = EtcdCluster::single();
-    let key = "/esc\u{1b}[31m";
-    let first = Command::new(BIN).args(etcd.client_args()).args(["--once", key, "a"]).output().unwrap();
-    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
-    let taken = Command::new(BIN).args(etcd.client_args()).args(["--once", key, "b"]).output().unwrap();
-    assert_eq!(taken.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&taken.stderr);
-    assert!(!err.contains('\u{1b}'), "raw ESC in: {err:?}");
-    assert!(err.contains("/esc\\x1b[31m is held by"), "{err}");
-}
-
 /// Bad input is exit 2 before etcd is touched: nothing listens at the
 /// endpoint given, so reaching for etcd would hang or exit 1 instead.
 #[test]
@@ -523,4 +469,338 @@ fn cli_definition_is_consistent() {
     announce::command().debug_assert();
     let help = announce::command().render_long_help().to_string();
     assert!(help.contains("EXAMPLES:") && help.contains("--check-exec"));
+}
+
+// ---- Hardening: endpoint failover, requests that can never succeed, etcd's
+// ---- words in messages, control bytes, exit codes.
+
+/// The members `pid` holds an established TCP connection to (their client
+/// ports), as the kernel sees it: what announce is talking to right now.
+fn connected_members(etcd: &EtcdCluster, pid: u32) -> Vec<usize> {
+    let out = Command::new("ss").args(["-Htnp", "state", "established"]).output().expect("run ss");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let ports: Vec<u16> = text
+        .lines()
+        .filter(|l| l.contains(&format!("pid={pid},")))
+        .filter_map(|l| l.split_whitespace().nth(3)?.rsplit_once(':')?.1.parse().ok())
+        .collect();
+    (0..etcd.len()).filter(|&i| ports.contains(&etcd.member_ref(i).client_port())).collect()
+}
+
+/// A watch on `key` from another process (etcdctl, on every running
+/// member), collecting what it prints.
+struct Watch {
+    child: Child,
+    seen: Arc<Mutex<String>>,
+}
+
+impl Watch {
+    fn start(etcd: &EtcdCluster, key: &str, from: i64) -> Self {
+        let mut child = etcd
+            .etcdctl()
+            .args(["watch", key, &format!("--rev={from}")])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let seen = Arc::new(Mutex::new(String::new()));
+        let sink = seen.clone();
+        let mut out = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = out.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        wait_until("watch sees the PUT", LONG, || seen.lock().unwrap().contains("PUT"));
+        Self { child, seen }
+    }
+
+    fn events(mut self) -> String {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let seen = self.seen.lock().unwrap().clone();
+        seen
+    }
+}
+
+/// Hands etcd's leadership to member `to` (`etcdctl move-leader`).
+fn move_leader(etcd: &EtcdCluster, to: usize) {
+    if etcd.leader() == Some(to) {
+        return;
+    }
+    let out = etcd.etcdctl().args(["member", "list", "-w", "json"]).output().unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let endpoint = etcd.member_ref(to).endpoint();
+    let id = v["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["clientURLs"].as_array().is_some_and(|u| u.iter().any(|u| u == &endpoint)))
+        .and_then(|m| m["ID"].as_u64())
+        .unwrap();
+    let out = etcd.etcdctl().args(["move-leader", &format!("{id:x}")]).output().unwrap();
+    assert!(out.status.success(), "move-leader: {}", String::from_utf8_lossy(&out.stderr));
+    wait_until("the new leader", LONG, || etcd.leader() == Some(to));
+}
+
+fn once(etcd: &EtcdCluster, endpoints: &str, key: &str) -> std::process::Output {
+    let _ = etcd;
+    Command::new(BIN)
+        .args(["--endpoints", endpoints, "--once", "--ttl", "30", key, "v"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn once_with_the_first_endpoint_dead_succeeds_every_time() {
+    let mut etcd = EtcdCluster::three();
+    // The first listed member is the leader, killed just before: the
+    // others have not noticed yet, a request to them waits for a leader.
+    for round in 0..3 {
+        let leader = etcd.wait_leader(None, LONG);
+        let mut order = vec![leader];
+        order.extend((0..3).filter(|&i| i != leader));
+        let endpoints: Vec<String> = order.iter().map(|&i| etcd.member_ref(i).endpoint()).collect();
+        etcd.member(leader).kill();
+        let key = format!("/dead-leader/{round}");
+        let out = once(&etcd, &endpoints.join(","), &key);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "round {round}: {:?} {err}", out.status);
+        let id = i64::from_str_radix(String::from_utf8_lossy(&out.stdout).trim(), 16).unwrap();
+        assert_eq!(etcd.get_with_lease(&key), Some(("v".to_string(), id)), "round {round}");
+        etcd.restart(leader);
+        etcd.wait_healthy(LONG);
+    }
+    // A member dead for a while, listed first.
+    etcd.member(0).kill();
+    etcd.wait_leader(Some(0), LONG);
+    for i in 0..6 {
+        let key = format!("/dead-first/{i}");
+        let start = Instant::now();
+        let out = once(&etcd, &etcd.endpoints_arg(), &key);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "run {i}: {:?} {err}", out.status);
+        assert!(err.is_empty(), "run {i}: nothing to say when a live member answers: {err}");
+        let id = i64::from_str_radix(String::from_utf8_lossy(&out.stdout).trim(), 16).unwrap();
+        assert_eq!(etcd.get_with_lease(&key), Some(("v".to_string(), id)), "run {i}");
+        // A dead member is skipped, not waited on for the command timeout.
+        assert!(start.elapsed() < Duration::from_secs(4), "run {i} took {:?}", start.elapsed());
+    }
+}
+
+/// A member announce talks to, preferring (`leader`) or avoiding the leader,
+/// made so with `move-leader` when needed.
+fn talking_member(etcd: &EtcdCluster, pid: u32, leader: bool) -> usize {
+    let talking = wait_for("announce connected to a member", LONG, || {
+        let c = connected_members(etcd, pid);
+        (!c.is_empty()).then_some(c)
+    })
+    .0;
+    let now = etcd.wait_leader(None, LONG);
+    if leader {
+        move_leader(etcd, talking[0]);
+        talking[0]
+    } else if let Some(&f) = talking.iter().find(|&&m| m != now) {
+        f
+    } else {
+        move_leader(etcd, (talking[0] + 1) % 3);
+        talking[0]
+    }
+}
+
+#[test]
+fn members_killed_mid_run_never_remove_the_key() {
+    let mut etcd = EtcdCluster::three();
+    let key = "/announce/services/failover";
+    // TTL 2: announce may not stall on a dead member for long.
+    let mut a = Announce::start(&etcd, &["--ttl", "2", key, "v"]);
+    wait_until("key present", LONG, || etcd.get(key).is_some());
+    let (_, lease) = etcd.get_with_lease(key).unwrap();
+    let watch = Watch::start(&etcd, key, create_revision(&etcd, key));
+    let pid = a.child.id();
+
+    // The member announce talks to when it leads, then when it follows.
+    for (round, leader) in [true, false, true].into_iter().enumerate() {
+        let victim = talking_member(&etcd, pid, leader);
+        etcd.member(victim).kill();
+        etcd.wait_leader(Some(victim), LONG);
+        stays_present(&etcd, key, Duration::from_secs(8), &mut a);
+        assert_eq!(etcd.get_with_lease(key).unwrap().1, lease, "round {round}: the same lease");
+        assert!(etcd.lease_ttl(lease).is_some(), "round {round}: lease kept alive");
+        etcd.restart(victim);
+        etcd.wait_healthy(LONG);
+    }
+    let events = watch.events();
+    assert!(!events.contains("DELETE"), "watch saw a DELETE:\n{events}");
+    assert!(!a.log().contains("re-announced"), "{}", a.log());
+}
+
+#[test]
+fn stopped_right_after_its_member_dies_the_key_still_goes_at_once() {
+    let mut etcd = EtcdCluster::three();
+    for round in 0..3 {
+        let key = format!("/stop-after-kill/{round}");
+        let mut a = Announce::start(&etcd, &["--ttl", "30", &key, "v"]);
+        wait_until("key present", LONG, || etcd.get(&key).is_some());
+        let victim = talking_member(&etcd, a.child.id(), round % 2 == 0);
+        etcd.member(victim).kill();
+        a.signal(Signal::SIGTERM);
+        assert_eq!(a.wait_exit(LONG).code(), Some(0));
+        assert!(etcd.get(&key).is_none(), "round {round}: {key} left for its TTL:\n{}", a.log());
+        etcd.restart(victim);
+        etcd.wait_healthy(LONG);
+    }
+}
+
+/// Runs announce with `value` on stdin and waits (bounded) for it to exit.
+fn run_with_stdin(etcd: &EtcdCluster, args: &[&str], value: &[u8]) -> (Option<i32>, String) {
+    let mut cmd = Command::new(BIN);
+    cmd.args(etcd.client_args()).args(args).stdin(Stdio::piped()).stdout(Stdio::null());
+    let mut a = Announce::spawn(cmd);
+    let mut stdin = a.child.stdin.take().unwrap();
+    stdin.write_all(value).unwrap();
+    drop(stdin);
+    let code = a.wait_exit(Duration::from_secs(20)).code();
+    (code, a.log())
+}
+
+#[test]
+fn a_value_over_etcds_limits_is_exit_2_at_once() {
+    let etcd = EtcdCluster::single();
+    // Over gRPC's message limit (2 MiB), and over etcd's request limit
+    // (1.5 MiB) but under gRPC's: two different refusals, one answer.
+    for (size, args) in [(2 << 20, &["/big", "-"][..]), (1_600_000, &["--once", "/big", "-"][..])] {
+        let (code, log) = run_with_stdin(&etcd, args, &vec![b'x'; size]);
+        assert_eq!(code, Some(2), "{size} bytes: {log}");
+        assert!(log.contains("--max-request-bytes"), "{size} bytes: names the limit: {log}");
+        assert!(!log.contains("retrying") && !log.contains("lost etcd"), "{size} bytes: {log}");
+        assert!(etcd.get("/big").is_none());
+    }
+}
+
+#[test]
+fn permission_denied_is_exit_2_with_the_reason() {
+    let etcd = EtcdCluster::builder(1).auth().start();
+    for step in [
+        &["role", "add", "reader"][..],
+        &["role", "grant-permission", "reader", "--prefix=true", "read", "/"],
+        &["user", "add", "reader:reader-pw"],
+        &["user", "grant-role", "reader", "reader"],
+    ] {
+        let out = etcd.etcdctl().args(step).output().unwrap();
+        assert!(out.status.success(), "{step:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    for once in [false, true] {
+        let mut args = vec!["--user", "reader:reader-pw", "/ro", "v"];
+        if once {
+            args.insert(0, "--once");
+        }
+        let mut a = Announce::start(&etcd, &args);
+        let code = a.wait_exit(Duration::from_secs(20)).code();
+        let log = a.log();
+        assert_eq!(code, Some(2), "once={once}: {log}");
+        assert!(log.contains("permission denied") && log.contains("--user"), "once={once}: {log}");
+        assert!(!log.contains("retrying"), "once={once}: {log}");
+    }
+}
+
+/// What tonic's Debug output looks like; never for a user's eyes.
+fn assert_no_grpc_dump(log: &str) {
+    for dump in
+        ["MetadataMap", "details: [", "status: ", "GRpcStatus", "Lost(", "Fatal(", "grpc request error"]
+    {
+        assert!(!log.contains(dump), "gRPC dump ({dump}) in:\n{log}");
+    }
+}
+
+#[test]
+fn etcd_errors_are_etcds_words_with_the_endpoint_and_what_to_check() {
+    let mut etcd = EtcdCluster::single();
+    let endpoint = etcd.endpoints_arg();
+    let endpoint = endpoint.trim_start_matches("http://");
+    let mut a = Announce::start(&etcd, &["--ttl", "30", "/words", "v"]);
+    wait_until("key present", LONG, || etcd.get("/words").is_some());
+    // etcd goes away while announce runs, and announce is stopped before it
+    // comes back: the revoke cannot be sent.
+    etcd.member(0).stop();
+    a.wait_log("lost etcd", LONG);
+    a.signal(Signal::SIGTERM);
+    assert_eq!(a.wait_exit(LONG).code(), Some(0));
+    let log = a.log();
+    assert_no_grpc_dump(&log);
+    assert!(log.contains(endpoint), "names the endpoint: {log}");
+    assert!(log.contains("check that etcd runs"), "says what to check: {log}");
+
+    // --once against a stopped etcd: unavailable, exit 75, same words.
+    let out = Command::new(BIN)
+        .args(etcd.client_args())
+        .args(["--once", "/words", "v"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(75), "{err}");
+    assert_no_grpc_dump(&err);
+    assert!(err.contains(endpoint) && err.contains("check that etcd runs"), "{err}");
+}
+
+#[test]
+fn control_bytes_in_input_are_escaped_in_messages() {
+    let etcd = EtcdCluster::single();
+    let key = "/esc/\x1b[2J\x1b]0;pwned\x07\nannounce: forged line";
+    let mut a = Announce::start(&etcd, &["--ttl", "5", key, "v"]);
+    a.wait_log("announced", LONG);
+    assert_eq!(etcd.get(key).as_deref(), Some("v"), "the key itself is kept as given");
+    a.signal(Signal::SIGTERM);
+    a.wait_exit(LONG);
+    let log = a.log();
+    assert!(!log.contains('\x1b') && !log.contains('\x07'), "raw control bytes: {log:?}");
+    assert!(!log.lines().any(|l| l.starts_with("announce: forged")), "a forged line: {log}");
+    assert!(log.contains(r"/esc/\u{1b}[2J"), "escaped: {log}");
+
+    // Held by another lease: the --once refusal names the key, escaped.
+    let out = Command::new(BIN)
+        .args(etcd.client_args())
+        .args(["--once", "/esc/\x1b[31m", "first"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let out = Command::new(BIN)
+        .args(etcd.client_args())
+        .args(["--once", "/esc/\x1b[31m", "second"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(!err.contains('\x1b') && err.contains(r"\u{1b}[31m"), "{err:?}");
+
+    // Usage errors that quote the input.
+    for args in [&["--check-tcp", "\x1b[2Jx", "k", "v"][..], &["--endpoints", "\x1b[2J", "k", "v"]] {
+        let out = Command::new(BIN).args(args).stdin(Stdio::null()).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(!err.contains('\x1b') && err.contains(r"\u{1b}[2J"), "{err:?}");
+    }
+}
+
+#[test]
+fn exit_codes_are_documented_in_help() {
+    let help = announce::command().render_long_help().to_string();
+    for line in ["0  ", "1  ", "2  ", "75 "] {
+        assert!(help.contains(&format!("\n  {line}")), "EXIT STATUS line {line:?} in:\n{help}");
+    }
+    let out = Command::new(BIN)
+        .args(["--endpoints", &format!("127.0.0.1:{}", fleetkit_tests::port::free_port())])
+        .args(["--once", "--dial-timeout", "500ms", "/k", "v"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(75), "{}", String::from_utf8_lossy(&out.stderr));
 }

@@ -99,7 +99,20 @@ impl EtcdArgs {
     /// Bad options (see [`EtcdArgs::options`], exit 2) or no member
     /// reachable (exit 75), as a message that names the endpoints.
     pub async fn connect(&self) -> Result<Client, crate::ToolError> {
+        self.connect_with(|opts| opts).await
+    }
+
+    /// [`EtcdArgs::connect`] with the connect options adjusted by `adjust`
+    /// (announce asks members to refuse requests while they have no leader).
+    ///
+    /// # Errors
+    /// As [`EtcdArgs::connect`].
+    pub async fn connect_with(
+        &self,
+        adjust: impl FnOnce(ConnectOptions) -> ConnectOptions,
+    ) -> Result<Client, crate::ToolError> {
         let (endpoints, opts) = self.options().map_err(crate::ToolError::usage)?;
+        let opts = adjust(opts);
         let tls = self.cacert.is_some() || self.cert.is_some();
         let urls: Vec<String> = endpoints.iter().map(|e| full_url(e, tls)).collect();
         // etcd-client spreads requests over every endpoint it was given and
@@ -269,12 +282,17 @@ pub fn describe(err: &etcd_client::Error) -> String {
                     " (no etcd member answered in time: check that etcd runs and that --endpoints or \
                      ETCDCTL_ENDPOINTS names it)"
                 }
+                // The client's own timeout (--command-timeout).
+                Code::Cancelled if msg == "Timeout expired" => {
+                    " (no etcd member answered within --command-timeout: check that etcd runs, has a \
+                     leader, and that --endpoints or ETCDCTL_ENDPOINTS names it)"
+                }
                 Code::PermissionDenied | Code::Unauthenticated => {
                     " (check --user, ETCDCTL_USER or the client certificate, and the role's permissions)"
                 }
                 _ if too_large(msg) => {
-                    " (etcd takes requests up to its --max-request-bytes, 1.5 MiB by default: \
-                     make the request smaller or raise etcd's limit)"
+                    " (etcd's request limit is --max-request-bytes, 1.5 MiB by default: send less, \
+                     or raise the limit on every member)"
                 }
                 _ => "",
             };
@@ -392,5 +410,19 @@ mod tests {
             assert!(check_endpoint(bad, false).is_err(), "{bad}");
         }
         assert!(check_endpoint("http://127.0.0.1:2379", true).is_err());
+    }
+
+    #[test]
+    fn a_request_over_grpcs_limit_is_the_users_to_fix() {
+        use crate::exit::Kind;
+        let status = |code, msg: &str| etcd_client::Error::GRpcStatus(tonic::Status::new(code, msg));
+        let big = status(
+            tonic::Code::ResourceExhausted,
+            "grpc: received message larger than max (2097205 vs. 2097152)",
+        );
+        assert_eq!(kind_of(&big), Kind::Usage);
+        assert!(describe(&big).contains("--max-request-bytes"), "{}", describe(&big));
+        let busy = status(tonic::Code::ResourceExhausted, "etcdserver: too many requests");
+        assert_eq!(kind_of(&busy), Kind::Unavailable);
     }
 }
