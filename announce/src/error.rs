@@ -57,19 +57,12 @@ impl From<Error> for fleetkit_core::ToolError {
     }
 }
 
-/// `text` with its control characters escaped (`\u{1b}`, `\n`, `\0`) and
-/// everything else as given.
+/// `text` as core's [`fleetkit_core::diag::escaped`] shows it in every
+/// tool's messages: control characters escaped as systemd prints them
+/// (`\x1b`, `\n`), everything else as given.
 #[must_use]
 pub fn shown(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if c.is_control() {
-            out.extend(c.escape_debug());
-        } else {
-            out.push(c);
-        }
-    }
-    out
+    fleetkit_core::diag::escaped(text).into_owned()
 }
 
 #[cfg(test)]
@@ -78,7 +71,7 @@ mod tests {
 
     #[test]
     fn control_characters_are_escaped_and_the_rest_kept() {
-        assert_eq!(shown("/a/\x1b[2J\n\0\x07"), r"/a/\u{1b}[2J\n\0\u{7}");
+        assert_eq!(shown("/a/\x1b[2J\n\0\x07"), r"/a/\x1b[2J\n\x00\x07");
         assert_eq!(shown("/services/web'1\"é"), "/services/web'1\"é");
     }
 }

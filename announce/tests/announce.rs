@@ -761,7 +761,7 @@ fn control_bytes_in_input_are_escaped_in_messages() {
     let log = a.log();
     assert!(!log.contains('\x1b') && !log.contains('\x07'), "raw control bytes: {log:?}");
     assert!(!log.lines().any(|l| l.starts_with("announce: forged")), "a forged line: {log}");
-    assert!(log.contains(r"/esc/\u{1b}[2J"), "escaped: {log}");
+    assert!(log.contains(r"/esc/\x1b[2J"), "escaped: {log}");
 
     // Held by another lease: the --once refusal names the key, escaped.
     let out = Command::new(BIN)
@@ -779,14 +779,14 @@ fn control_bytes_in_input_are_escaped_in_messages() {
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
-    assert!(!err.contains('\x1b') && err.contains(r"\u{1b}[31m"), "{err:?}");
+    assert!(!err.contains('\x1b') && err.contains(r"\x1b[31m"), "{err:?}");
 
     // Usage errors that quote the input.
     for args in [&["--check-tcp", "\x1b[2Jx", "k", "v"][..], &["--endpoints", "\x1b[2J", "k", "v"]] {
         let out = Command::new(BIN).args(args).stdin(Stdio::null()).output().unwrap();
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{err}");
-        assert!(!err.contains('\x1b') && err.contains(r"\u{1b}[2J"), "{err:?}");
+        assert!(!err.contains('\x1b') && err.contains(r"\x1b[2J"), "{err:?}");
     }
 }
 

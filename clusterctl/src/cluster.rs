@@ -162,7 +162,7 @@ pub struct Entry {
 #[must_use]
 pub fn shown(value: &[u8]) -> String {
     let cut = &value[..value.len().min(80)];
-    let text: String = String::from_utf8_lossy(cut).escape_debug().collect();
+    let text = fleetkit_core::diag::escaped(&String::from_utf8_lossy(cut)).into_owned();
     if value.len() > 80 {
         format!("{text}...")
     } else {

@@ -109,19 +109,12 @@ impl From<Error> for ToolError {
 #[error("{0}")]
 pub struct Invalid(pub String);
 
-/// `text` with control characters (newlines, escape sequences, bells)
-/// written as Rust escapes, and nothing else changed.
+/// `text` as core's [`fleetkit_core::diag::escaped`] shows it in every
+/// tool's messages: control characters escaped as systemd prints them
+/// (`\x1b`, `\n`), everything else as given.
 #[must_use]
 pub fn shown(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if c.is_control() {
-            out.extend(c.escape_debug());
-        } else {
-            out.push(c);
-        }
-    }
-    out
+    fleetkit_core::diag::escaped(text).into_owned()
 }
 
 /// `--engine-timeout`'s value as a person wrote it: `30s`, `1.5s`, `500ms`.
@@ -148,7 +141,7 @@ mod tests {
 
     #[test]
     fn control_bytes_are_escaped_and_the_rest_kept() {
-        assert_eq!(shown("web\u{1b}[2J\nx"), "web\\u{1b}[2J\\nx");
+        assert_eq!(shown("web\u{1b}[2J\nx"), "web\\x1b[2J\\nx");
         assert_eq!(shown("it's \"fine\" ü"), "it's \"fine\" ü");
     }
 
