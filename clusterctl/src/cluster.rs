@@ -127,8 +127,39 @@ pub struct UnitState {
     pub error: Option<String>,
 }
 
+/// A unit record as a reader takes it from `units/NAME`.
+pub trait Record: DeserializeOwned {
+    /// What makes a record that parsed unusable, in words that follow its
+    /// key (`units/a.service has ...`): a name other than its key's, rules
+    /// the placement refuses. None for readers that only show records.
+    fn problem(&self, _key: &str) -> Option<String> {
+        None
+    }
+}
+
+/// The problems [`Record::problem`] finds in a record named `name` with
+/// rules `c`, stored under `key`.
+fn rules_problem(key: &str, name: &str, c: &fleetkit_core::constraints::Constraints) -> Option<String> {
+    if name != key {
+        return Some(format!("holds the record of another unit ({})", shown(name.as_bytes())));
+    }
+    c.problems().into_iter().next().map(|p| format!("has rules no plan can follow ({p})"))
+}
+
+impl Record for UnitRecord {
+    fn problem(&self, key: &str) -> Option<String> {
+        rules_problem(key, &self.name, &self.constraints)
+    }
+}
+
+impl<H: DeserializeOwned> Record for place::Unit<H> {
+    fn problem(&self, key: &str) -> Option<String> {
+        rules_problem(key, &self.name, &self.constraints)
+    }
+}
+
 /// One consistent read of the cluster.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Snapshot<U = UnitRecord> {
     pub revision: i64,
     pub units: BTreeMap<String, U>,
@@ -147,6 +178,22 @@ pub struct Snapshot<U = UnitRecord> {
     /// `machines/` keys that are not machines (not a record, or no lease),
     /// with why: never placed on, flagged by `list-machines`.
     pub not_machines: BTreeMap<String, String>,
+    /// `units/` keys that are not usable unit records, with why.
+    bad_units: BTreeMap<String, String>,
+    /// `desired/` values that are none of the three states.
+    bad_desired: BTreeMap<String, Vec<u8>>,
+}
+
+/// What one key's change means to the placement rules.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// Nothing they read.
+    None,
+    /// A machine stopped being one (its key deleted or no longer a record
+    /// on a lease): only its units need a place.
+    MachineGone(String),
+    /// Anything else they read.
+    Other,
 }
 
 /// One key read from a prefix: the part after the prefix, its value and
@@ -182,7 +229,180 @@ impl<U> Default for Snapshot<U> {
             unreadable: Vec::new(),
             as_is: BTreeSet::new(),
             not_machines: BTreeMap::new(),
+            bad_units: BTreeMap::new(),
+            bad_desired: BTreeMap::new(),
         }
+    }
+}
+
+impl<U: Record> Snapshot<U> {
+    /// Takes in one key of `dir` (the part after the directory), as read or
+    /// as a watch event tells it: its value and lease, or `None` once it is
+    /// deleted. The one parser of fleetkit's records: a full read and the
+    /// scheduler's watch go through here, so both see a bad key alike.
+    /// Call [`Snapshot::settle`] after a batch.
+    pub fn apply(&mut self, dir: Dir, key: String, value: Option<(&[u8], i64)>) -> Change {
+        match dir {
+            Dir::Units => {
+                self.bad_units.remove(&key);
+                let Some((value, _)) = value else {
+                    return if self.units.remove(&key).is_some() { Change::Other } else { Change::None };
+                };
+                let why = match serde_json::from_slice::<U>(value) {
+                    Ok(_) if key.is_empty() => "has an empty name".to_owned(),
+                    Ok(rec) => match rec.problem(&key) {
+                        None => {
+                            self.units.insert(key, rec);
+                            return Change::Other;
+                        }
+                        Some(why) => why,
+                    },
+                    Err(e) => format!("is not a unit record ({e})"),
+                };
+                self.units.remove(&key);
+                self.bad_units.insert(key, why);
+                Change::Other
+            }
+            Dir::Desired => {
+                let had = self.desired.remove(&key);
+                self.bad_desired.remove(&key);
+                let now = value
+                    .map(|(v, _)| (Desired::parse(std::str::from_utf8(v).unwrap_or_default().trim()), v));
+                match now {
+                    Some((Some(d), _)) => {
+                        self.desired.insert(key, d);
+                        if had == Some(d) {
+                            return Change::None;
+                        }
+                    }
+                    Some((None, v)) => {
+                        self.bad_desired.insert(key, v.to_vec());
+                    }
+                    None if had.is_none() => return Change::None,
+                    None => {}
+                }
+                Change::Other
+            }
+            Dir::Machines => {
+                self.not_machines.remove(&key);
+                let why = match value.map(|(v, lease)| (serde_json::from_slice::<MachineRecord>(v), lease)) {
+                    None => None,
+                    Some((Ok(_), 0)) => Some("has no lease, so nothing keeps it alive".to_owned()),
+                    Some((Ok(_), _)) if key.is_empty() => Some("has an empty machine ID".to_owned()),
+                    Some((Ok(rec), _)) if rec.id != key => {
+                        Some(format!("names another machine ({})", shown(rec.id.as_bytes())))
+                    }
+                    Some((Ok(rec), _)) => {
+                        return match self.machines.insert(key, rec.clone()) {
+                            Some(old) if old == rec => Change::None,
+                            _ => Change::Other,
+                        };
+                    }
+                    Some((Err(e), _)) => Some(format!("is not a machine record ({e})")),
+                };
+                let gone = self.machines.remove(&key).is_some();
+                if let Some(why) = why {
+                    self.not_machines.insert(key.clone(), why);
+                }
+                if gone {
+                    Change::MachineGone(key)
+                } else {
+                    Change::None
+                }
+            }
+            Dir::Assign => {
+                // assign/ID/NAME: machine IDs hold no '/'.
+                let Some((m, u)) = key.split_once('/') else { return Change::None };
+                let k = (m.to_owned(), u.to_owned());
+                let v = value.map(|(v, _)| String::from_utf8_lossy(v).into_owned());
+                let old = match v.clone() {
+                    Some(v) => self.assign.insert(k, v),
+                    None => self.assign.remove(&k),
+                };
+                if old == v {
+                    Change::None
+                } else {
+                    Change::Other
+                }
+            }
+            Dir::States => {
+                if let Some((m, u)) = key.split_once('/') {
+                    let k = (u.to_owned(), m.to_owned());
+                    match value {
+                        Some((v, _)) => {
+                            self.states.insert(k, serde_json::from_slice(v).unwrap_or_default());
+                        }
+                        None => {
+                            self.states.remove(&k);
+                        }
+                    }
+                }
+                Change::None
+            }
+        }
+    }
+}
+
+impl<U> Snapshot<U> {
+    /// Derives what depends on more than one key: the warnings, the units
+    /// left as they are, and the state a unit with a bad desired value
+    /// keeps. Costs what the bad keys cost, not what the cluster holds.
+    ///
+    /// Returns whether that changed what the rules read: the units left as
+    /// they are, or the state a unit keeps.
+    pub fn settle(&mut self, keys: &Keys) -> bool {
+        self.unreadable.clear();
+        let as_is = std::mem::take(&mut self.as_is);
+        let mut changed = false;
+        for (name, why) in &self.bad_units {
+            self.unreadable.push(format!(
+                "{}{} {why}: skipped, its machines keep what they run; submit \
+                 it again or remove it with `clusterctl destroy {}`",
+                keys.dir(Dir::Units),
+                shown(name.as_bytes()),
+                shown(name.as_bytes()),
+            ));
+            self.as_is.insert(name.clone());
+        }
+        for (id, why) in &self.not_machines {
+            self.unreadable.push(format!(
+                "{}{} {why}: not a machine, nothing is placed on it; a machine's agent or presence key \
+                 writes its record under a lease (remove this one with `etcdctl del {}{}`)",
+                keys.dir(Dir::Machines),
+                shown(id.as_bytes()),
+                keys.dir(Dir::Machines),
+                shown(id.as_bytes()),
+            ));
+        }
+        // A desired value that is none of the three states says nothing
+        // new: the unit keeps the state its assignments carry (or stays
+        // unassigned), and the value is reported until someone fixes it.
+        for (name, value) in &self.bad_desired {
+            let kept = self
+                .assign
+                .iter()
+                .filter(|((_, u), _)| u == name)
+                .find_map(|(_, v)| Assignment::parse(v.as_bytes()).ok())
+                .map(|a| a.state);
+            self.unreadable.push(format!(
+                "{}{} is \"{}\", not inactive, loaded or launched: the unit keeps {}; set it with \
+                 `clusterctl start|stop|unload {}`",
+                keys.dir(Dir::Desired),
+                shown(name.as_bytes()),
+                shown(value),
+                kept.map_or("no machine".to_owned(), |d| format!("its machines, {}", d.as_str())),
+                shown(name.as_bytes()),
+            ));
+            let before = match kept {
+                Some(d) => self.desired.insert(name.clone(), d),
+                None => {
+                    self.as_is.insert(name.clone());
+                    self.desired.remove(name)
+                }
+            };
+            changed |= before != kept;
+        }
+        changed || as_is != self.as_is
     }
 }
 
@@ -338,7 +558,7 @@ impl Cluster {
     ///
     /// # Errors
     /// etcd's error, or a record that is not fleetkit's JSON.
-    pub async fn snapshot_of<U: DeserializeOwned>(&self, want: Want) -> Result<Snapshot<U>, Error> {
+    pub async fn snapshot_of<U: Record>(&self, want: Want) -> Result<Snapshot<U>, Error> {
         let kinds = [
             (want.units, Dir::Units),
             (want.desired, Dir::Desired),
@@ -349,111 +569,12 @@ impl Cluster {
         let dirs: Vec<Dir> = kinds.iter().filter(|(w, _)| *w).map(|(_, d)| *d).collect();
         let (rev, mut raw) = self.read_all(&dirs).await?;
         let mut snap = Snapshot::<U> { revision: rev, ..Snapshot::default() };
-        let mut bad_desired = Vec::new();
         for (dir, kvs) in dirs.iter().zip(raw.iter_mut()) {
-            let kvs = std::mem::take(kvs);
-            match dir {
-                Dir::Units => {
-                    for Entry { key: name, value, .. } in kvs {
-                        match serde_json::from_slice::<U>(&value) {
-                            Ok(rec) => {
-                                snap.units.insert(name, rec);
-                            }
-                            Err(e) => {
-                                snap.unreadable.push(format!(
-                                    "{}{name} is not a unit record ({e}): skipped, its machines keep \
-                                     what they run; submit it again or remove it with \
-                                     `clusterctl destroy {}`",
-                                    self.keys.dir(Dir::Units),
-                                    shown(name.as_bytes()),
-                                ));
-                                snap.as_is.insert(name);
-                            }
-                        }
-                    }
-                }
-                Dir::Desired => {
-                    for Entry { key: name, value, .. } in kvs {
-                        match Desired::parse(std::str::from_utf8(&value).unwrap_or_default().trim()) {
-                            Some(d) => {
-                                snap.desired.insert(name, d);
-                            }
-                            None => bad_desired.push((name, value)),
-                        }
-                    }
-                }
-                Dir::Machines => {
-                    for Entry { key: id, value, lease } in kvs {
-                        let why = match serde_json::from_slice::<MachineRecord>(&value) {
-                            Ok(_) if lease == 0 => "has no lease, so nothing keeps it alive".to_owned(),
-                            Ok(rec) if rec.id != id => {
-                                format!("names another machine ({})", shown(rec.id.as_bytes()))
-                            }
-                            Ok(rec) => {
-                                snap.machines.insert(id, rec);
-                                continue;
-                            }
-                            Err(e) => format!("is not a machine record ({e})"),
-                        };
-                        snap.unreadable.push(format!(
-                            "{}{} {why}: not a machine, nothing is placed on it; a machine's agent or \
-                             presence key writes its record under a lease (remove this one with \
-                             `etcdctl del {}{}`)",
-                            self.keys.dir(Dir::Machines),
-                            shown(id.as_bytes()),
-                            self.keys.dir(Dir::Machines),
-                            shown(id.as_bytes()),
-                        ));
-                        snap.not_machines.insert(id, why);
-                    }
-                }
-                Dir::Assign => {
-                    for Entry { key, value, .. } in kvs {
-                        if let Some((m, u)) = key.split_once('/') {
-                            snap.assign.insert(
-                                (m.to_string(), u.to_string()),
-                                String::from_utf8_lossy(&value).into_owned(),
-                            );
-                        }
-                    }
-                }
-                Dir::States => {
-                    for Entry { key, value, .. } in kvs {
-                        // states/ID/NAME: machine IDs hold no '/'.
-                        if let Some((m, u)) = key.split_once('/') {
-                            let st = serde_json::from_slice(&value).unwrap_or_default();
-                            snap.states.insert((u.to_string(), m.to_string()), st);
-                        }
-                    }
-                }
+            for Entry { key, value, lease } in std::mem::take(kvs) {
+                snap.apply(*dir, key, Some((&value, lease)));
             }
         }
-        // A desired value that is none of the three states says nothing
-        // new: the unit keeps the state its assignments carry (or stays
-        // unassigned), and the value is reported until someone fixes it.
-        for (name, value) in bad_desired {
-            let kept = snap
-                .assign
-                .iter()
-                .filter(|((_, u), _)| *u == name)
-                .find_map(|(_, v)| Assignment::parse(v.as_bytes()).ok())
-                .map(|a| a.state);
-            snap.unreadable.push(format!(
-                "{}{name} is \"{}\", not inactive, loaded or launched: the unit keeps {}; set it \
-                 with `clusterctl start|stop|unload {name}`",
-                self.keys.dir(Dir::Desired),
-                shown(&value),
-                kept.map_or("no machine".to_owned(), |d| format!("its machines, {}", d.as_str())),
-            ));
-            match kept {
-                Some(d) => {
-                    snap.desired.insert(name, d);
-                }
-                None => {
-                    snap.as_is.insert(name);
-                }
-            }
-        }
+        snap.settle(&self.keys);
         Ok(snap)
     }
 
@@ -471,16 +592,31 @@ impl Cluster {
     /// # Errors
     /// etcd's error.
     pub async fn write(&self, ops: Vec<TxnOp>, guard: &[Compare]) -> Result<bool, Error> {
+        Ok(self.commit(ops, guard).await?.is_some())
+    }
+
+    /// [`Cluster::write`], returning the revision of each transaction that
+    /// committed (so that a watcher can tell its own writes), or `None`
+    /// when a guard failed.
+    ///
+    /// # Errors
+    /// etcd's error.
+    pub async fn commit(&self, ops: Vec<TxnOp>, guard: &[Compare]) -> Result<Option<Vec<i64>>, Error> {
         let batches: Vec<Vec<TxnOp>> = chunk(ops, MAX_TXN_OPS);
-        let results: Vec<bool> = stream::iter(batches)
+        let results: Vec<Option<i64>> = stream::iter(batches)
             .map(|batch| {
                 let txn = Txn::new().when(guard.to_vec()).and_then(batch);
-                async move { self.txn(txn).await.map(|r| r.succeeded()).map_err(etcd_err("writing")) }
+                async move {
+                    let r = self.txn(txn).await.map_err(etcd_err("writing"))?;
+                    Ok::<_, Error>(
+                        r.succeeded().then(|| r.header().map_or(0, etcd_client::ResponseHeader::revision)),
+                    )
+                }
             })
             .buffer_unordered(TXN_IN_FLIGHT)
             .try_collect()
             .await?;
-        Ok(results.into_iter().all(|ok| ok))
+        Ok(results.into_iter().collect())
     }
 
     /// Any key under `election/`: is a scheduler campaigning or leading?

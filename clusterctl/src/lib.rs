@@ -16,6 +16,7 @@ pub mod grant;
 pub mod keys;
 pub mod list;
 pub mod placement;
+pub mod react;
 pub mod remote;
 pub mod schedule;
 pub mod table;

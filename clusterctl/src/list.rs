@@ -146,7 +146,7 @@ impl Row for UnitFileRow<'_> {
 }
 
 /// What list-unit-files needs of a unit record.
-pub trait UnitInfo: serde::de::DeserializeOwned {
+pub trait UnitInfo: crate::cluster::Record {
     fn hash(&self) -> &str;
     fn global(&self) -> bool;
     fn text(&self) -> &str;
@@ -178,6 +178,8 @@ struct GlobalOnly {
     #[serde(default)]
     global: bool,
 }
+
+impl crate::cluster::Record for UnitSummary {}
 
 impl UnitInfo for UnitSummary {
     fn hash(&self) -> &str {

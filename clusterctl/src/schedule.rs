@@ -4,116 +4,75 @@
 //! A round reads the cluster at one revision, runs the placement rules with
 //! the current assignments (so nothing moves without a reason), and writes
 //! only the difference: removals first, then additions, so a unit that moves
-//! is never seen on two machines. Every write is a transaction that holds
-//! only while the writer's election key exists: a scheduler that lost its
-//! lease (killed, partitioned, paused) can write nothing, and two schedulers
-//! never place one unit twice. Any number may run; followers block in the
-//! election and take over when the leader's lease ends.
+//! is never seen on two machines. A leader does that once, keeps the cluster
+//! and the plan in memory, and from the revision it read takes in each watch
+//! event ([`crate::react`]): a machine that goes costs what it held, any
+//! other change a plan from memory; neither reads etcd again, and nothing
+//! but the lease keep-alive and the watch runs while nothing changes. A lost
+//! or compacted watch, or a failed write, means one full read again.
+//!
+//! Every write is a transaction that holds only while the writer's election
+//! key exists: a scheduler that lost its lease (killed, partitioned, paused)
+//! can write nothing, and two schedulers never place one unit twice. Any
+//! number may run; followers block in the election and take over when the
+//! leader's lease ends.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::time::Duration;
 
-use etcd_client::{Client, Compare, EventType, TxnOp, WatchOptions};
+use etcd_client::{Client, Compare, EventType, TxnOp, WatchOptions, WatchResponse, WatchStream};
 use fleetkit_core::exit::Kind;
 use fleetkit_core::log::{Level, Log};
 use fleetkit_core::notify::Notifier;
 use fleetkit_core::signals::Shutdown;
 use fleetkit_core::{Exit, ToolError};
+use futures_util::FutureExt;
+use place::Plan;
 use tokio::sync::oneshot;
-use tokio::time::{sleep, sleep_until, Instant};
+use tokio::time::{sleep, timeout_at, Instant};
 
-use crate::cluster::{etcd_err, leader_guard, Assignment, Cluster, Want};
+use crate::cluster::{etcd_err, leader_guard, Change, Cluster, Want};
 use crate::error::Error;
 use crate::keys::Dir;
-use crate::placement;
+use crate::react::{self, Changes, Planned, Snap};
 
-/// What a round reads of a unit record: what the rules read, and the hash
-/// that each `assign/` key it writes holds; not the text, which at 100,000
-/// units is most of the bytes and nothing the rules look at. (list's
-/// `UnitSummary` reads even less: parsing whole constraints there made
-/// `list-unit-files` about a quarter slower.)
-type Planned = place::Unit<String>;
+/// What the scheduler reads, and watches from then on.
+const WANT: Want = Want { units: true, desired: true, machines: true, assign: true, states: false };
+const WATCHED: [Dir; 4] = [Dir::Units, Dir::Desired, Dir::Machines, Dir::Assign];
 
-/// What one round did.
+/// What a write did.
 #[derive(Debug, Default)]
-pub struct Round {
-    /// The revision the round read.
-    pub revision: i64,
-    pub assigned: usize,
-    pub removed: usize,
-    /// Units that could not be placed, with place's reason.
-    pub unplaceable: BTreeMap<String, String>,
-    /// False when the leadership guard failed: nothing more was written.
-    pub held: bool,
-    /// Keys the round could not use (each names the key and the fix).
-    pub unreadable: Vec<String>,
+struct Written {
+    /// The revisions of its transactions, to tell its own watch events.
+    revisions: Vec<i64>,
+    assigned: usize,
+    removed: usize,
 }
 
-/// Reads the cluster, plans, and writes the difference under `guard`.
-///
-/// # Errors
-/// etcd's error, or a unit whose rules contradict each other.
-pub async fn round(cluster: &Cluster, guard: &[Compare]) -> Result<Round, Error> {
-    let mut snap = cluster
-        .snapshot_of::<Planned>(Want {
-            units: true,
-            desired: true,
-            machines: true,
-            assign: true,
-            states: false,
-        })
-        .await?;
-    let all = std::mem::take(&mut snap.units);
-    let input = placement::input(&snap, all.into_values(), &BTreeSet::new());
-    let plan = input.plan()?;
-
-    let hashes: BTreeMap<&str, &str> =
-        input.units.iter().map(|u| (u.name.as_str(), u.hash.as_str())).collect();
-    let mut target: BTreeMap<(String, String), String> = BTreeMap::new();
-    let mut out = Round {
-        revision: snap.revision,
-        held: true,
-        unreadable: std::mem::take(&mut snap.unreadable),
-        ..Round::default()
-    };
-    for p in plan {
-        match p.machine {
-            Some(m) => {
-                let hash = hashes.get(p.unit.as_str()).copied().unwrap_or_default().to_owned();
-                let assignment = Assignment { hash, state: snap.desired_of(&p.unit) };
-                target.insert((m, p.unit), assignment.to_json());
-            }
-            None => {
-                out.unplaceable.insert(p.unit, p.reason.unwrap_or_default());
-            }
+/// Writes the net of `changes` under `guard`, removals first, then
+/// additions; `None` when the guard failed (nothing more was written).
+async fn write(
+    cluster: &Cluster,
+    guard: &[Compare],
+    snap: &Snap,
+    changes: &Changes,
+) -> Result<Option<Written>, Error> {
+    let (removals, additions) = changes.ops(snap);
+    let mut w = Written { assigned: additions.len(), removed: removals.len(), ..Written::default() };
+    let deletes = removals.iter().map(|(m, u)| TxnOp::delete(cluster.keys.assign(m, u), None)).collect();
+    let puts = additions.iter().map(|((m, u), v)| TxnOp::put(cluster.keys.assign(m, u), *v, None)).collect();
+    for ops in [deletes, puts] {
+        let ops: Vec<TxnOp> = ops;
+        if ops.is_empty() {
+            continue;
+        }
+        match cluster.commit(ops, guard).await? {
+            Some(revisions) => w.revisions.extend(revisions),
+            None => return Ok(None),
         }
     }
-    let mut removals = Vec::new();
-    for key in snap.assign.keys() {
-        // A unit whose record or desired value cannot be read keeps what it has.
-        if !target.contains_key(key) && !snap.as_is.contains(&key.1) {
-            removals.push(TxnOp::delete(cluster.keys.assign(&key.0, &key.1), None));
-        }
-    }
-    let mut additions = Vec::new();
-    // A value that differs (another hash, another state, or an earlier
-    // fleetkit's bare hash) is rewritten.
-    for (key, value) in &target {
-        if snap.assign.get(key) != Some(value) && !snap.as_is.contains(&key.1) {
-            additions.push(TxnOp::put(cluster.keys.assign(&key.0, &key.1), value.as_str(), None));
-        }
-    }
-    out.removed = removals.len();
-    out.assigned = additions.len();
-    if !removals.is_empty() && !cluster.write(removals, guard).await? {
-        out.held = false;
-        return Ok(out);
-    }
-    if !additions.is_empty() && !cluster.write(additions, guard).await? {
-        out.held = false;
-    }
-    Ok(out)
+    Ok(Some(w))
 }
 
 /// Who this scheduler is, as written in its election key.
@@ -122,26 +81,30 @@ fn identity() -> String {
     format!("{}:{}", host.trim(), std::process::id())
 }
 
-fn report(r: &Round, last: &mut BTreeMap<String, String>, said: &mut Vec<String>, log: Log) {
-    if r.unreadable != *said {
-        for line in r.unreadable.iter().filter(|l| !said.contains(l)) {
-            log.line(Level::Warning, &format!("warning: {line}"));
-        }
-        said.clone_from(&r.unreadable);
-    }
-    if r.assigned > 0 || r.removed > 0 {
-        log.line(
-            Level::Info,
-            &format!("round at revision {}: {} assigned, {} removed", r.revision, r.assigned, r.removed),
-        );
-    }
-    if r.unplaceable != *last {
-        for (unit, reason) in &r.unplaceable {
-            if last.get(unit) != Some(reason) {
-                log.line(Level::Warning, &format!("cannot place {unit}: {reason}"));
+/// What the log has been told, so that each warning is said once, and
+/// again only when it changes.
+#[derive(Debug, Default)]
+struct Said {
+    unreadable: Vec<String>,
+    unplaceable: BTreeMap<String, String>,
+}
+
+impl Said {
+    fn tell(&mut self, unreadable: &[String], unplaceable: &BTreeMap<String, String>, log: Log) {
+        if unreadable != self.unreadable.as_slice() {
+            for line in unreadable.iter().filter(|l| !self.unreadable.contains(l)) {
+                log.line(Level::Warning, &format!("warning: {line}"));
             }
+            self.unreadable = unreadable.to_vec();
         }
-        last.clone_from(&r.unplaceable);
+        if *unplaceable != self.unplaceable {
+            for (unit, reason) in unplaceable {
+                if self.unplaceable.get(unit) != Some(reason) {
+                    log.line(Level::Warning, &format!("cannot place {unit}: {reason}"));
+                }
+            }
+            self.unplaceable.clone_from(unplaceable);
+        }
     }
 }
 
@@ -199,21 +162,30 @@ pub async fn once(cluster: &Cluster, ttl: i64, out: &mut impl Write) -> Result<E
             .await
             .map_err(etcd_err("campaigning in the scheduler election"))?;
         let key = resp.leader().map(|l| l.key().to_vec()).unwrap_or_default();
-        round(cluster, &leader_guard(&key)).await
+        let mut snap = cluster.snapshot_of::<Planned>(WANT).await?;
+        let input = react::input(&snap);
+        let plan = Plan::new(&input.units, &input.machines, &input.current)?;
+        let (mut changes, mut unplaceable) = (Changes::default(), BTreeMap::new());
+        react::full(&plan, &mut snap, &mut changes, &mut unplaceable);
+        let written = write(cluster, &leader_guard(&key), &snap, &changes).await?;
+        Ok::<_, Error>((snap, written, unplaceable))
     }
     .await;
     session.close(&cluster.client).await;
-    let r = result?;
-    for line in &r.unreadable {
-        Log::detect("clusterctl").line(Level::Warning, &format!("warning: {line}"));
-    }
-    writeln!(out, "round at revision {}: {} assigned, {} removed", r.revision, r.assigned, r.removed)?;
+    let (snap, written, unplaceable) = result?;
+    snap.warn();
+    let Some(w) = written else {
+        return Err(ToolError::lines(
+            Kind::Unavailable,
+            ["the round's election key ended while it wrote (etcd unreachable or slow): run it again"],
+        ));
+    };
+    writeln!(out, "round at revision {}: {} assigned, {} removed", snap.revision, w.assigned, w.removed)?;
     out.flush()?;
-    if r.unplaceable.is_empty() {
+    if unplaceable.is_empty() {
         return Ok(Exit::SUCCESS);
     }
-    let lines: Vec<String> =
-        r.unplaceable.iter().map(|(u, why)| format!("cannot place {u}: {why}")).collect();
+    let lines: Vec<String> = unplaceable.iter().map(|(u, why)| format!("cannot place {u}: {why}")).collect();
     Err(ToolError::lines(Kind::Negative, lines))
 }
 
@@ -301,8 +273,8 @@ pub async fn watch(cluster: &Cluster, waiter: &Client, ttl: i64) -> Result<Exit,
     }
 }
 
-/// One term as leader: a round, then a round after every relevant change
-/// (coalesced over 50 ms) and at least every 30 s.
+/// One term as leader: a full read, then [`follow`] from its revision
+/// for as long as the watch holds; a full read again when it does not.
 async fn lead(
     cluster: &Cluster,
     key: &[u8],
@@ -310,80 +282,200 @@ async fn lead(
     shutdown: &mut Shutdown,
     log: Log,
 ) -> Ended {
-    const SETTLE: Duration = Duration::from_millis(50);
-    const PERIOD: Duration = Duration::from_secs(30);
     let guard = leader_guard(key);
-    let mut last = BTreeMap::new();
-    let mut said = Vec::new();
+    let mut said = Said::default();
     loop {
-        let first = match round(cluster, &guard).await {
-            Ok(r) if !r.held => return Ended::Lost,
-            Ok(r) => {
-                report(&r, &mut last, &mut said, log);
-                r.revision
-            }
-            Err(e) => {
-                log.line(Level::Warning, &format!("round failed: {e}; retrying in 1s"));
-                tokio::select! {
-                    () = sleep(Duration::from_secs(1)) => continue,
-                    _ = &mut session.lost => return Ended::Lost,
-                    _ = shutdown.recv() => return Ended::Shutdown,
-                }
-            }
+        let why = match cluster.snapshot_of::<Planned>(WANT).await {
+            Ok(snap) => match follow(cluster, key, &guard, snap, session, shutdown, log, &mut said).await {
+                Ok(ended) => return ended,
+                Err(why) => why,
+            },
+            Err(e) => format!("reading the cluster: {e}"),
         };
-        // Watch what a round depends on, from just after what it read.
-        let opts = WatchOptions::new().with_prefix().with_start_revision(first + 1);
-        let mut wc = cluster.client.watch_client().max_decoding_message_size(1 << 30);
-        let stream = async {
-            let mut s = wc.watch(cluster.keys.dir(Dir::Units), Some(opts.clone())).await?;
-            s.watch(cluster.keys.dir(Dir::Desired), Some(opts.clone())).await?;
-            s.watch(cluster.keys.dir(Dir::Machines), Some(opts.clone())).await?;
-            s.watch(key.to_vec(), Some(WatchOptions::new().with_start_revision(first + 1))).await?;
-            Ok::<_, etcd_client::Error>(s)
-        }
-        .await;
-        let mut stream = match stream {
-            Ok(s) => s,
-            Err(e) => {
-                log.line(Level::Warning, &format!("watching: {e}; retrying in 1s"));
-                sleep(Duration::from_secs(1)).await;
-                continue;
-            }
-        };
-        let mut due: Option<Instant> = None;
-        let mut periodic = Instant::now() + PERIOD;
-        loop {
-            let wake = due.unwrap_or(periodic);
-            tokio::select! {
-                msg = stream.message() => match msg {
-                    Ok(Some(resp)) => {
-                        if resp.canceled() {
-                            break;
-                        }
-                        for ev in resp.events() {
-                            let is_leader = ev.kv().is_some_and(|kv| kv.key() == key);
-                            if is_leader && ev.event_type() == EventType::Delete {
-                                return Ended::Lost;
-                            }
-                            if !is_leader && due.is_none() {
-                                due = Some(Instant::now() + SETTLE);
-                            }
-                        }
-                    }
-                    _ => break,
-                },
-                () = sleep_until(wake) => {
-                    due = None;
-                    periodic = Instant::now() + PERIOD;
-                    match round(cluster, &guard).await {
-                        Ok(r) if !r.held => return Ended::Lost,
-                        Ok(r) => report(&r, &mut last, &mut said, log),
-                        Err(e) => log.line(Level::Warning, &format!("round failed: {e}")),
-                    }
-                }
-                _ = &mut session.lost => return Ended::Lost,
-                _ = shutdown.recv() => return Ended::Shutdown,
-            }
+        log.line(Level::Warning, &format!("{why}; reading the cluster again in 1s"));
+        tokio::select! {
+            () = sleep(Duration::from_secs(1)) => {}
+            _ = &mut session.lost => return Ended::Lost,
+            _ = shutdown.recv() => return Ended::Shutdown,
         }
     }
+}
+
+/// Why the leader stops following the watch.
+enum Stop {
+    Ended(Ended),
+    /// The watch or a write failed: the cluster must be read again.
+    Reread(String),
+}
+
+/// What a batch of watch events changed.
+#[derive(Debug, Default)]
+struct Batch {
+    /// Machines that are no longer machines, in the order they went.
+    gone: Vec<String>,
+    /// Anything else the rules read changed: plan everything again.
+    dirty: bool,
+}
+
+impl Batch {
+    /// Takes in one watch response.
+    fn absorb(
+        &mut self,
+        resp: &WatchResponse,
+        snap: &mut Snap,
+        prefixes: &[(Dir, String)],
+        key: &[u8],
+        own: &mut BTreeSet<i64>,
+    ) -> Result<(), Stop> {
+        if resp.canceled() || resp.compact_revision() > 0 {
+            return Err(Stop::Reread(format!(
+                "the watch ended ({})",
+                if resp.compact_revision() > 0 { "compacted" } else { resp.cancel_reason() }
+            )));
+        }
+        for ev in resp.events() {
+            let Some(kv) = ev.kv() else { continue };
+            if kv.key() == key {
+                if ev.event_type() == EventType::Delete {
+                    return Err(Stop::Ended(Ended::Lost));
+                }
+                continue;
+            }
+            let Some((dir, prefix)) = prefixes.iter().find(|(_, p)| kv.key().starts_with(p.as_bytes()))
+            else {
+                continue;
+            };
+            let rev = kv.mod_revision();
+            snap.revision = snap.revision.max(rev);
+            if *dir == Dir::Assign {
+                // This leader's own writes are in memory already.
+                *own = own.split_off(&rev);
+                if own.contains(&rev) {
+                    continue;
+                }
+            }
+            let name = String::from_utf8_lossy(&kv.key()[prefix.len()..]).into_owned();
+            let value = (ev.event_type() == EventType::Put).then(|| (kv.value(), kv.lease()));
+            match snap.apply(*dir, name, value) {
+                Change::None => {}
+                Change::MachineGone(id) => self.gone.push(id),
+                Change::Other => self.dirty = true,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Leads from `snap`: plans and writes, then answers each batch of watch
+/// events, from just after the revision `snap` was read at, from memory.
+///
+/// # Errors
+/// Why the cluster must be read again.
+#[allow(clippy::too_many_arguments)]
+async fn follow(
+    cluster: &Cluster,
+    key: &[u8],
+    guard: &[Compare],
+    mut snap: Snap,
+    session: &mut Session,
+    shutdown: &mut Shutdown,
+    log: Log,
+    said: &mut Said,
+) -> Result<Ended, String> {
+    /// Other changes come in bursts (a submit of many units is many
+    /// transactions): they are gathered this long before planning.
+    const SETTLE: Duration = Duration::from_millis(20);
+    let prefixes: Vec<(Dir, String)> = WATCHED.iter().map(|d| (*d, cluster.keys.dir(*d))).collect();
+    let mut stream = watch_from(cluster, &prefixes, key, snap.revision + 1)
+        .await
+        .map_err(|e| format!("watching: {}", fleetkit_core::etcd::describe(&e)))?;
+    let mut own = BTreeSet::new();
+    let mut changes = Changes::default();
+    let mut unplaceable = BTreeMap::new();
+    loop {
+        let input = react::input(&snap);
+        let mut plan = match Plan::new(&input.units, &input.machines, &input.current) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                log.line(Level::Warning, &format!("cannot plan: {e}; nothing moves until that changes"));
+                None
+            }
+        };
+        if let Some(p) = &plan {
+            react::full(p, &mut snap, &mut changes, &mut unplaceable);
+        }
+        let mut what = format!("round at revision {}", snap.revision);
+        loop {
+            match write(cluster, guard, &snap, &changes).await {
+                Ok(Some(w)) => {
+                    own.extend(w.revisions);
+                    if w.assigned > 0 || w.removed > 0 {
+                        log.line(
+                            Level::Info,
+                            &format!("{what}: {} assigned, {} removed", w.assigned, w.removed),
+                        );
+                    }
+                }
+                Ok(None) => return Ok(Ended::Lost),
+                Err(e) => return Err(format!("writing: {e}")),
+            }
+            changes.clear();
+            snap.settle(&cluster.keys);
+            said.tell(&snap.unreadable, &unplaceable, log);
+
+            let mut batch = Batch::default();
+            let first = tokio::select! {
+                msg = stream.message() => msg,
+                _ = &mut session.lost => return Ok(Ended::Lost),
+                _ = shutdown.recv() => return Ok(Ended::Shutdown),
+            };
+            let mut settle: Option<Instant> = None;
+            let mut next = Some(first);
+            while let Some(msg) = next {
+                let resp = match msg {
+                    Ok(Some(resp)) => resp,
+                    Ok(None) => return Err("the watch ended".into()),
+                    Err(e) => return Err(format!("watching: {}", fleetkit_core::etcd::describe(&e))),
+                };
+                match batch.absorb(&resp, &mut snap, &prefixes, key, &mut own) {
+                    Ok(()) => {}
+                    Err(Stop::Ended(e)) => return Ok(e),
+                    Err(Stop::Reread(why)) => return Err(why),
+                }
+                if batch.dirty && settle.is_none() {
+                    settle = Some(Instant::now() + SETTLE);
+                }
+                // What has come already; a burst of other changes a little longer.
+                next = match settle {
+                    Some(at) => timeout_at(at, stream.message()).await.ok(),
+                    None => stream.message().now_or_never(),
+                };
+            }
+            snap.settle(&cluster.keys);
+            if batch.dirty {
+                break;
+            }
+            let Some(p) = plan.as_mut() else { continue };
+            let gone: Vec<&str> = batch.gone.iter().map(String::as_str).collect();
+            react::lost(p, &mut snap, &gone, &mut changes, &mut unplaceable);
+            what = format!("machine {} gone at revision {}", batch.gone.join(", "), snap.revision);
+        }
+    }
+}
+
+/// One watch stream over what the scheduler reads and its election key,
+/// from `revision` on.
+async fn watch_from(
+    cluster: &Cluster,
+    prefixes: &[(Dir, String)],
+    key: &[u8],
+    revision: i64,
+) -> Result<WatchStream, etcd_client::Error> {
+    let opts = WatchOptions::new().with_prefix().with_start_revision(revision);
+    let mut wc = cluster.client.watch_client().max_decoding_message_size(1 << 30);
+    let mut stream = wc.watch(key.to_vec(), Some(WatchOptions::new().with_start_revision(revision))).await?;
+    for (_, prefix) in prefixes {
+        stream.watch(prefix.as_str(), Some(opts.clone())).await?;
+    }
+    Ok(stream)
 }

@@ -149,21 +149,39 @@ impl<'a> Plan<'a> {
 
     /// Forgets machine `id` and places its units again. Returns the new
     /// placement of each non-global unit that was on it (a reason when it
-    /// fits nowhere now), and of waiting units tried again — followers of
-    /// those units, `MachineID=` units whose prefix may have become unique —
-    /// sorted by unit name; empty for an unknown ID.
+    /// fits nowhere now), of each global unit that ran there and now runs
+    /// nowhere (with its reason), and of waiting units tried again —
+    /// followers of those units, `MachineID=` units whose prefix may have
+    /// become unique — sorted by unit name; empty for an unknown ID.
     ///
     /// The rules stay as they were built: only the state changes.
     pub fn remove_machine(&mut self, id: &str) -> Vec<Placement> {
+        self.remove_machines(&[id])
+    }
+
+    /// [`Plan::remove_machine`] for machines that went together: all are
+    /// forgotten before their units are placed again, so the answer is
+    /// what [`plan`] would give without them, whatever their order here.
+    pub fn remove_machines(&mut self, ids: &[&str]) -> Vec<Placement> {
         let (r, s) = (&self.rules, &mut self.state);
-        let Ok(rank) = r.machines.binary_search_by(|m| m.id.as_str().cmp(id)) else { return Vec::new() };
-        if s.dead[rank] {
-            return Vec::new();
+        let mut lost = Vec::new();
+        let mut globals = Vec::new();
+        for id in ids {
+            let Ok(rank) = r.machines.binary_search_by(|m| m.id.as_str().cmp(id)) else { continue };
+            if s.dead[rank] {
+                continue;
+            }
+            globals.extend(s.residents[rank].iter().copied().filter(|&u| r.is_global(u)));
+            lost.extend(s.forget(r, MachineNo::new(rank)));
         }
-        let mut lost = s.forget(r, MachineNo::new(rank));
+        lost.sort_unstable();
+        lost.dedup();
         lost.sort_unstable_by_key(|&u| s.position[u.ix()]);
         s.place_rest(r, &lost);
+        // A global unit that ran there alone now runs nowhere.
+        lost.extend(globals.into_iter().filter(|g| s.global_machines.get(g).is_none_or(Vec::is_empty)));
         lost.sort_unstable();
+        lost.dedup();
         lost.iter()
             .map(|&u| {
                 let unit = r.names.get(u).to_owned();
