@@ -13,11 +13,9 @@ use fleetkit_tests::docker::{http_get, INDEX_HTML};
 use fleetkit_tests::lab::{Lab, Machine};
 
 mod common;
-use common::AssignWatch;
+use common::{write_lab_tutorial, AssignWatch};
 use fleetkit_tests::wait::{wait_for, wait_until};
 
-const APP: &str = include_str!("../../dockrun/units/node-etcd@.service");
-const SIDEKICK: &str = include_str!("../../announce/units/node-etcd-discovery@.service");
 const AGENT_UNIT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/units/fleetkit-agent.service");
 const SCHEDULER_UNIT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/units/fleetkit-scheduler.service");
 
@@ -99,15 +97,8 @@ impl Cluster {
     /// The tutorial's two units, with the app's image and command replaced
     /// by the lab's httpd image (no image can be pulled from outside).
     fn submit_tutorial(&self) {
-        let original = "marcuspoehls/node-etcd \\\n  /bin/sh -c \"cd /src && npm i && node server.js\"";
-        assert!(APP.contains(original), "the tutorial unit changed: update this test");
-        let app = APP.replace(original, &format!("{} httpd -f -p 3000 -h /www", self.lab.image()));
-        // busybox httpd as PID 1 ignores SIGTERM: give it an init, as a real image would have.
-        let app = app.replace("--stop-timeout 10", "--stop-timeout 10 --init");
-        std::fs::write(self.dir.path().join("node-etcd@.service"), app).expect("write the app unit");
-        std::fs::write(self.dir.path().join("node-etcd-discovery@.service"), SIDEKICK)
-            .expect("write the sidekick");
-        self.ok(&["submit", "node-etcd@.service", "node-etcd-discovery@.service"]);
+        let [app, sidekick] = write_lab_tutorial(self.dir.path(), &self.lab.image());
+        self.ok(&["submit", &app, &sidekick]);
     }
 
     /// unit → (machine ID, ACTIVE, SUB) from `list-units --json`.

@@ -17,6 +17,16 @@
 //! where fleetkit's services read their etcd options) holds
 //! `COREOS_PUBLIC_IPV4`, `COREOS_PRIVATE_IPV4` and `ETCDCTL_ENDPOINTS`.
 //!
+//! A lab started with [`LabBuilder::tls`] is a production-like cluster: its
+//! members serve clients over https only, with a CA of the lab's own and
+//! `--client-cert-auth` (with etcd auth on, a certificate's common name is its
+//! user); every machine gets the CA and a client pair of its own whose common
+//! name is its etcd user, `fleetkit-machine-ID`, at `/etc/fleetkit/tls/`
+//! (`ca.pem`, `machine.pem`, `machine-key.pem`), and its environment names
+//! them (`ETCDCTL_CACERT`, `ETCDCTL_CERT`, `ETCDCTL_KEY`). The host talks to
+//! the members with a pair whose common name is `root` ([`TLS_ROOT`]).
+//! Peers still talk plain HTTP among themselves.
+//!
 //! Everything a lab makes carries the label `fleetkit.lab=NAME` and
 //! `fleetkit.lab.owner=PID`; dropping the [`Lab`] removes it all (also when
 //! the test panicked), and starting a lab first removes what a killed run
@@ -39,6 +49,7 @@ use sha2::{Digest, Sha256};
 
 use crate::docker::{busybox_image, docker, docker_ok};
 use crate::etcd::{etcdctl_cmd, leader_endpoint};
+use crate::tls::TlsFiles;
 
 /// Label on everything a lab makes; its value is the lab's name.
 pub const LABEL: &str = "fleetkit.lab";
@@ -55,6 +66,13 @@ pub const ETCD_PORT: u16 = 2379;
 const REGISTRY_PORT: u16 = 5000;
 /// The test image's name in the lab registry.
 const IMAGE_REPO: &str = "fleetkit/busybox:latest";
+/// The common name of the host's client certificate in a TLS lab: etcd's
+/// `root` once auth is on.
+pub const TLS_ROOT: &str = "root";
+/// Where a TLS lab's machines find the CA and their own client pair.
+pub const MACHINE_TLS_DIR: &str = "/etc/fleetkit/tls";
+/// Where a TLS lab's members find the CA and their server pair.
+const MEMBER_TLS_DIR: &str = "/etc/etcd/tls";
 
 /// How to start a lab.
 #[derive(Debug, Clone)]
@@ -63,6 +81,7 @@ pub struct LabBuilder {
     etcd: usize,
     bin_dir: Option<PathBuf>,
     owner: u32,
+    tls: bool,
 }
 
 /// A running lab; removed on drop unless [`Lab::keep`] was called.
@@ -75,8 +94,19 @@ pub struct Lab {
     machines: Vec<Machine>,
     etcd: Vec<EtcdMember>,
     image: String,
+    tls: Option<LabTls>,
     keep: bool,
     _lock: Option<Flock<File>>,
+}
+
+/// A TLS lab's CA (to sign more pairs) and the host's files, copied into the
+/// lab's directory (so a kept lab works after the CA's temp dir is gone).
+#[derive(Debug)]
+struct LabTls {
+    files: TlsFiles,
+    ca: PathBuf,
+    root_cert: PathBuf,
+    root_key: PathBuf,
 }
 
 /// A container on the lab network: a machine or an etcd member. The fault
@@ -101,6 +131,7 @@ pub struct Machine {
 pub struct EtcdMember {
     host: Host,
     name: String,
+    scheme: &'static str,
 }
 
 impl Lab {
@@ -109,7 +140,7 @@ impl Lab {
     #[must_use]
     #[allow(clippy::new_ret_no_self)]
     pub fn new() -> LabBuilder {
-        LabBuilder { machines: 1, etcd: 1, bin_dir: None, owner: std::process::id() }
+        LabBuilder { machines: 1, etcd: 1, bin_dir: None, owner: std::process::id(), tls: false }
     }
 }
 
@@ -133,6 +164,15 @@ impl LabBuilder {
     #[must_use]
     pub fn bin_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.bin_dir = Some(dir.into());
+        self
+    }
+
+    /// Members serve https only with the lab's CA and `--client-cert-auth`,
+    /// and every machine logs in with a client pair of its own (common name
+    /// `fleetkit-machine-ID`); see the module's description.
+    #[must_use]
+    pub fn tls(mut self) -> Self {
+        self.tls = true;
         self
     }
 
@@ -190,6 +230,7 @@ impl LabBuilder {
             machines: Vec::new(),
             etcd: Vec::new(),
             image,
+            tls: None,
             keep: false,
             _lock: Some(lock),
             name,
@@ -197,6 +238,9 @@ impl LabBuilder {
         // From here on, an error drops `lab`, which removes what was made.
         fs::create_dir_all(&lab.dir).map_err(|e| format!("{}: {e}", lab.dir.display()))?;
         lab.make_ssh_key()?;
+        if self.tls {
+            lab.make_tls()?;
+        }
         lab.start_etcd(self.etcd, self.owner)?;
         let registry_port = lab.start_registry(self.owner)?;
         lab.start_machines(self.machines, self.owner, &bin_dir)?;
@@ -246,11 +290,55 @@ impl Lab {
         self.etcd.iter().map(EtcdMember::client_url).collect::<Vec<_>>().join(",")
     }
 
-    /// etcdctl on the host against every member.
+    /// The flags a fleetkit tool on the host needs to reach every member:
+    /// `--endpoints` and, in a TLS lab, `--cacert --cert --key` with the
+    /// host's pair (common name [`TLS_ROOT`]).
+    #[must_use]
+    pub fn client_args(&self) -> Vec<String> {
+        match &self.tls {
+            Some(t) => self.client_args_with(&t.root_cert, &t.root_key),
+            None => vec!["--endpoints".to_owned(), self.endpoints()],
+        }
+    }
+
+    /// [`Lab::client_args`] for a client with a pair of its own (made with
+    /// [`Lab::tls`]): `--endpoints`, `--cacert` and that `--cert --key`.
+    #[must_use]
+    pub fn client_args_with(&self, cert: &Path, key: &Path) -> Vec<String> {
+        let mut args = vec!["--endpoints".to_owned(), self.endpoints()];
+        if let Some(t) = &self.tls {
+            for (flag, path) in [("--cacert", t.ca.as_path()), ("--cert", cert), ("--key", key)] {
+                args.push(flag.to_owned());
+                args.push(path.display().to_string());
+            }
+        }
+        args
+    }
+
+    /// The CA of a TLS lab, to sign more client pairs (a scheduler's, say)
+    /// with [`TlsFiles::client`]; `None` in a plain lab.
+    #[must_use]
+    pub fn tls(&self) -> Option<&TlsFiles> {
+        self.tls.as_ref().map(|t| &t.files)
+    }
+
+    /// etcdctl on the host against every member (in a TLS lab with the
+    /// host's pair: `root` once auth is on).
     #[must_use]
     pub fn etcdctl(&self) -> Command {
         let endpoints: Vec<String> = self.etcd.iter().map(EtcdMember::client_url).collect();
-        etcdctl_cmd(&[], &endpoints)
+        let flags: Vec<String> = self
+            .tls
+            .iter()
+            .flat_map(|t| {
+                [
+                    format!("--cacert={}", t.ca.display()),
+                    format!("--cert={}", t.root_cert.display()),
+                    format!("--key={}", t.root_key.display()),
+                ]
+            })
+            .collect();
+        etcdctl_cmd(&flags, &endpoints)
     }
 
     /// The index of the member that leads, if the members agree on one.
@@ -347,11 +435,24 @@ impl Lab {
         }
     }
 
+    /// The CA and the host's pair, in the lab's directory.
+    fn make_tls(&mut self) -> Result<(), String> {
+        let files = TlsFiles::generate();
+        let (cert, key) = files.client(TLS_ROOT);
+        let dir = self.dir.join("tls");
+        let [ca, root_cert, root_key] =
+            copy_pem(&dir, [(&files.ca, "ca.pem"), (&cert, "root.pem"), (&key, "root-key.pem")])?;
+        self.tls = Some(LabTls { files, ca, root_cert, root_key });
+        Ok(())
+    }
+
     fn start_etcd(&mut self, n: usize, owner: u32) -> Result<(), String> {
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
         let members: Vec<EtcdMember> = (1..=n)
             .map(|i| EtcdMember {
                 host: self.host("etcd", i, self.ip(10 + u8::try_from(i).unwrap_or(9))),
                 name: format!("etcd{i}"),
+                scheme,
             })
             .collect();
         let cluster: Vec<String> =
@@ -360,6 +461,24 @@ impl Lab {
         for m in &members {
             let ip = m.ip().to_string();
             let mut args = self.run_args(&m.host, owner);
+            let mut tls_flags = Vec::new();
+            if let Some(t) = &self.tls {
+                let (cert, key) = t.files.server(&m.name, &[m.ip().into()]);
+                let dir = self.dir.join(&m.hostname).join("tls");
+                copy_pem(&dir, [(&t.files.ca, "ca.pem"), (&cert, "server.pem"), (&key, "server-key.pem")])?;
+                args.extend(["-v".to_owned(), format!("{}:{MEMBER_TLS_DIR}:ro", dir.display())]);
+                tls_flags = [
+                    "--cert-file",
+                    &format!("{MEMBER_TLS_DIR}/server.pem"),
+                    "--key-file",
+                    &format!("{MEMBER_TLS_DIR}/server-key.pem"),
+                    "--trusted-ca-file",
+                    &format!("{MEMBER_TLS_DIR}/ca.pem"),
+                    "--client-cert-auth",
+                ]
+                .map(str::to_owned)
+                .into();
+            }
             args.extend(
                 [
                     "-v",
@@ -372,9 +491,9 @@ impl Lab {
                     "--data-dir",
                     "/var/lib/etcd/data",
                     "--listen-client-urls",
-                    &format!("http://0.0.0.0:{ETCD_PORT}"),
+                    &format!("{scheme}://0.0.0.0:{ETCD_PORT}"),
                     "--advertise-client-urls",
-                    &format!("http://{ip}:{ETCD_PORT}"),
+                    &format!("{scheme}://{ip}:{ETCD_PORT}"),
                     "--listen-peer-urls",
                     "http://0.0.0.0:2380",
                     "--initial-advertise-peer-urls",
@@ -388,6 +507,7 @@ impl Lab {
                 ]
                 .map(str::to_owned),
             );
+            args.extend(tls_flags);
             run_container(&args)?;
         }
         self.etcd = members;
@@ -462,13 +582,21 @@ impl Lab {
             };
             let machine_id_file = write("machine-id", format!("{id}\n"))?;
             let ip = host.ip;
-            let env = write(
-                "environment",
-                format!(
-                    "COREOS_PUBLIC_IPV4={ip}\nCOREOS_PRIVATE_IPV4={ip}\nETCDCTL_API=3\nETCDCTL_ENDPOINTS={endpoints}\n"
-                ),
-            )?;
+            let mut env = format!(
+                "COREOS_PUBLIC_IPV4={ip}\nCOREOS_PRIVATE_IPV4={ip}\nETCDCTL_API=3\nETCDCTL_ENDPOINTS={endpoints}\n"
+            );
             let mut args = self.run_args(&host, owner);
+            if let Some(t) = &self.tls {
+                let (cert, key) = t.files.client(&format!("fleetkit-machine-{id}"));
+                let dir = files.join("tls");
+                copy_pem(&dir, [(&t.files.ca, "ca.pem"), (&cert, "machine.pem"), (&key, "machine-key.pem")])?;
+                args.extend(["-v".to_owned(), format!("{}:{MACHINE_TLS_DIR}:ro", dir.display())]);
+                env.push_str(&format!(
+                    "ETCDCTL_CACERT={MACHINE_TLS_DIR}/ca.pem\nETCDCTL_CERT={MACHINE_TLS_DIR}/machine.pem\n\
+                     ETCDCTL_KEY={MACHINE_TLS_DIR}/machine-key.pem\n"
+                ));
+            }
+            let env = write("environment", env)?;
             args.extend(
                 [
                     "--cap-add",
@@ -776,10 +904,10 @@ impl EtcdMember {
         &self.name
     }
 
-    /// `http://IP:2379`.
+    /// `http://IP:2379`, or `https://IP:2379` in a TLS lab.
     #[must_use]
     pub fn client_url(&self) -> String {
-        format!("http://{}:{ETCD_PORT}", self.ip)
+        format!("{}://{}:{ETCD_PORT}", self.scheme, self.ip)
     }
 
     /// Starts a stopped or killed member again with its data, and waits until
@@ -841,6 +969,17 @@ fn create_network(name: &str, owner: u32) -> Result<(String, [u8; 3]), String> {
         }
     }
     Err(format!("docker network create {network}: {last}"))
+}
+
+/// Copies PEM files into `dir` (made if missing) under the given names, for
+/// a container to mount; returns the copies' paths.
+fn copy_pem<const N: usize>(dir: &Path, files: [(&PathBuf, &str); N]) -> Result<[PathBuf; N], String> {
+    fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let copies = files.map(|(_, name)| dir.join(name));
+    for ((from, _), to) in files.iter().zip(&copies) {
+        fs::copy(from, to).map_err(|e| format!("copy {} to {}: {e}", from.display(), to.display()))?;
+    }
+    Ok(copies)
 }
 
 fn run_container(args: &[String]) -> Result<(), String> {

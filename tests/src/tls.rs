@@ -4,9 +4,12 @@
 //! certificates, as production clusters do. No certificate is checked in:
 //! [`TlsFiles::generate`] makes a CA, a server certificate for 127.0.0.1 and
 //! localhost, and a client certificate, all signed by that CA, and writes them
-//! as PEM files that both etcd and the tools read.
+//! as PEM files that both etcd and the tools read; [`TlsFiles::server`] and
+//! [`TlsFiles::client`] sign more (a lab's members at their own addresses,
+//! one client per machine).
 
 use std::fs;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 
 use rcgen::{
@@ -36,6 +39,24 @@ impl std::fmt::Debug for TlsFiles {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TlsFiles").field("dir", &self.dir.path()).finish_non_exhaustive()
     }
+}
+
+/// A server pair valid for `names` and `ips` (what a client dials).
+fn server_pair(
+    issuer: &Issuer<'static, KeyPair>,
+    names: &[&str],
+    ips: &[IpAddr],
+) -> (rcgen::Certificate, KeyPair) {
+    let key = KeyPair::generate().expect("server key");
+    let mut params = CertificateParams::new(names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>())
+        .expect("server params");
+    params.subject_alt_names.extend(ips.iter().map(|ip| SanType::IpAddress(*ip)));
+    params.distinguished_name.push(DnType::CommonName, names.first().copied().unwrap_or("etcd"));
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
+    params.extended_key_usages =
+        vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth];
+    let cert = params.signed_by(&key, issuer).expect("sign a server cert");
+    (cert, key)
 }
 
 fn client_pair(issuer: &Issuer<'static, KeyPair>, name: &str) -> (rcgen::Certificate, KeyPair) {
@@ -70,15 +91,8 @@ impl TlsFiles {
         let ca_cert = ca_params.self_signed(&ca_key).expect("self-sign the CA");
         let issuer = Issuer::new(ca_params, ca_key);
 
-        let server_key = KeyPair::generate().expect("server key");
-        let mut server_params = CertificateParams::new(vec!["localhost".to_string()]).expect("server params");
-        server_params.subject_alt_names.push(SanType::IpAddress([127, 0, 0, 1].into()));
-        server_params.subject_alt_names.push(SanType::IpAddress(std::net::Ipv6Addr::LOCALHOST.into()));
-        server_params.distinguished_name.push(DnType::CommonName, "localhost");
-        server_params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
-        server_params.extended_key_usages =
-            vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth];
-        let server_cert = server_params.signed_by(&server_key, &issuer).expect("sign the server cert");
+        let (server_cert, server_key) =
+            server_pair(&issuer, &["localhost"], &[Ipv4Addr::LOCALHOST.into(), Ipv6Addr::LOCALHOST.into()]);
 
         let (client_cert, client_key) = client_pair(&issuer, Self::CLIENT_NAME);
 
@@ -106,6 +120,22 @@ impl TlsFiles {
     #[must_use]
     pub fn client(&self, name: &str) -> (PathBuf, PathBuf) {
         let (cert, key) = client_pair(&self.issuer, name);
+        self.write_pair(name, &cert, &key)
+    }
+
+    /// A server certificate and key for a server at `ips` (an etcd member
+    /// elsewhere than on loopback), as `name.pem` and `name-key.pem` next to
+    /// the others.
+    ///
+    /// # Panics
+    /// When signing or writing fails.
+    #[must_use]
+    pub fn server(&self, name: &str, ips: &[IpAddr]) -> (PathBuf, PathBuf) {
+        let (cert, key) = server_pair(&self.issuer, &[name], ips);
+        self.write_pair(name, &cert, &key)
+    }
+
+    fn write_pair(&self, name: &str, cert: &rcgen::Certificate, key: &KeyPair) -> (PathBuf, PathBuf) {
         let cert_path = self.dir.path().join(format!("{name}.pem"));
         let key_path = self.dir.path().join(format!("{name}-key.pem"));
         fs::write(&cert_path, cert.pem()).expect("write a PEM file");
@@ -144,5 +174,25 @@ mod tests {
             .expect("run openssl");
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(text.contains("IP Address:127.0.0.1") && text.contains("DNS:localhost"), "{text}");
+    }
+
+    #[test]
+    fn a_server_certificate_for_other_addresses_names_them() {
+        let t = TlsFiles::generate();
+        let (cert, _key) = t.server("etcd1", &[Ipv4Addr::new(10, 213, 7, 11).into()]);
+        let out = std::process::Command::new("openssl")
+            .args(["verify", "-purpose", "sslserver", "-CAfile"])
+            .arg(&t.ca)
+            .arg(&cert)
+            .output()
+            .expect("run openssl");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let out = std::process::Command::new("openssl")
+            .args(["x509", "-noout", "-ext", "subjectAltName", "-in"])
+            .arg(&cert)
+            .output()
+            .expect("run openssl");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("IP Address:10.213.7.11") && !text.contains("127.0.0.1"), "{text}");
     }
 }

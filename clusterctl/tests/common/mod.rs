@@ -43,6 +43,30 @@ ExecStart=/usr/bin/announce /announce/services/node-etcd%i ${COREOS_PUBLIC_IPV4}
 MachineOf=node-etcd@%i.service
 ";
 
+/// The shipped app unit of the tutorial (`dockrun/units/`).
+pub const LAB_APP: &str = include_str!("../../../dockrun/units/node-etcd@.service");
+/// The shipped sidekick of the tutorial (`announce/units/`).
+pub const LAB_SIDEKICK: &str = include_str!("../../../announce/units/node-etcd-discovery@.service");
+
+/// Writes the tutorial's two shipped units into `dir` as the machine lab runs
+/// them: the app's image and command replaced by the lab registry's httpd
+/// `image` (no image can be pulled from outside), the sidekick as shipped.
+/// Returns their paths.
+pub fn write_lab_tutorial(dir: &std::path::Path, image: &str) -> [String; 2] {
+    let original = "marcuspoehls/node-etcd \\\n  /bin/sh -c \"cd /src && npm i && node server.js\"";
+    assert!(LAB_APP.contains(original), "the tutorial unit changed: update this test");
+    let app = LAB_APP.replace(original, &format!("{image} httpd -f -p 3000 -h /www"));
+    // busybox httpd as PID 1 ignores SIGTERM: give it an init, as a real image would have.
+    let app = app.replace("--stop-timeout 10", "--stop-timeout 10 --init");
+    [("node-etcd@.service", app.as_str()), ("node-etcd-discovery@.service", LAB_SIDEKICK)].map(
+        |(name, text)| {
+            let path = dir.join(name);
+            std::fs::write(&path, text).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+            path.to_string_lossy().into_owned()
+        },
+    )
+}
+
 /// One etcd, one key prefix, a temp dir for unit files.
 pub struct Env {
     pub etcd: EtcdCluster,
