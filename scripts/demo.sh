@@ -12,8 +12,10 @@
 # exit.
 #
 # Needs: a release build (`make demo` does it), Docker, and the lab's
-# machine image (built on first use, about 2 minutes).
+# machine image (built on first use, about 2 minutes). AGENT_TTL sets the
+# agents' lease TTL (default 10 s, the agent's own default).
 set -euo pipefail
+AGENT_TTL="${AGENT_TTL:-10}"
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BIN="${FLEETKIT_BIN:-$ROOT/target/release}"
@@ -93,11 +95,16 @@ for i in "${!MACHINES[@]}"; do
     m=${MACHINES[$i]}
     docker cp "$ROOT/clusterctl/units/fleetkit-agent.service" "$m:/etc/systemd/system/"
     docker cp "$ROOT/clusterctl/units/fleetkit-scheduler.service" "$m:/etc/systemd/system/"
+    if [[ "$AGENT_TTL" != 10 ]]; then
+        docker exec "$m" sh -c "mkdir -p /etc/systemd/system/fleetkit-agent.service.d && printf \
+            '[Service]\nExecStart=\nExecStart=/usr/local/bin/clusterctl agent --ttl $AGENT_TTL\n' \
+            >/etc/systemd/system/fleetkit-agent.service.d/ttl.conf"
+    fi
     docker exec "$m" systemctl daemon-reload
     docker exec "$m" systemctl enable --now fleetkit-agent.service 2>/dev/null
     (( i < 2 )) && docker exec "$m" systemctl enable --now fleetkit-scheduler.service 2>/dev/null
 done
-echo '$ systemctl enable --now fleetkit-agent        # on each machine; and fleetkit-scheduler on two'
+echo "\$ systemctl enable --now fleetkit-agent        # on each machine (lease TTL $AGENT_TTL s); and fleetkit-scheduler on two"
 wait_for "four agents in list-machines" 30 machines_are 4
 run clusterctl list-machines
 
@@ -118,17 +125,36 @@ run clusterctl submit node-etcd@.service node-etcd-discovery@.service
 t0=$(now_ms)
 run clusterctl start node-etcd@{1..3}.service
 took "$t0"
+IPS=()
+for i in 1 2 3; do IPS+=("$(ip_of "$(machine_of "node-etcd@$i.service")")"); done
+answering() { local ip; for ip in "${IPS[@]}"; do http "$ip" || return 1; done; }
+wait_for "three HTTP answers" 20 answering
+echo "start: $(( $(now_ms) - t0 )) ms from start to three instances answering HTTP"
 run clusterctl list-units
 
 say "each instance answers on its own machine's IP, port 3000, and is announced"
 for i in 1 2 3; do
-    ip="$(ip_of "$(machine_of "node-etcd@$i.service")")"
-    printf 'node-etcd@%s on %s: ' "$i" "$ip"
-    http "$ip" | tr '\n' ' '
+    printf 'node-etcd@%s on %s: ' "$i" "${IPS[$((i - 1))]}"
+    http "${IPS[$((i - 1))]}" | tr '\n' ' '
     echo
 done
 wait_for "three announcements" 15 bash -c '[[ $(clusterctl list-announcements --no-legend /announce/services/ | wc -l) -eq 3 ]]'
 run clusterctl list-announcements /announce/services/
+
+say "for comparison: the same container started by hand on the free machine (docker run, no fleetkit)"
+FREE=""
+for i in "${!MACHINES[@]}"; do
+    id="$(docker exec "${MACHINES[$i]}" cat /etc/machine-id)"
+    [[ -z "$(clusterctl list-units --json | grep "\"machine\":\"$id\"")" ]] && FREE=$i
+done
+FREE_IP="$(ip_of "$(docker exec "${MACHINES[$FREE]}" cat /etc/machine-id)")"
+t0=$(now_ms)
+docker exec "${MACHINES[$FREE]}" docker run -d --rm --pull always --name by-hand -p 3001:3000 "$LAB_IMAGE" \
+    httpd -f -p 3000 -h /www >/dev/null
+by_hand() { exec 3<>"/dev/tcp/$FREE_IP/3001" && printf 'GET / HTTP/1.0\r\n\r\n' >&3 && timeout 3 cat <&3 | grep -q '^HTTP/1.. 200'; }
+wait_for "the container started by hand to answer" 20 by_hand
+echo "by hand: $(( $(now_ms) - t0 )) ms from docker run to one container answering HTTP"
+docker exec "${MACHINES[$FREE]}" docker rm -f by-hand >/dev/null
 
 say "a fourth and fifth instance: only one machine is free, so start says so at once"
 set +e
@@ -147,7 +173,7 @@ say "machine $DEAD_IP (node-etcd@1's) loses power: docker kill"
 run docker kill "$DEAD" >/dev/null
 t0=$(now_ms)
 moved() { local m; m="$(machine_of node-etcd@1.service)"; [[ -n "$m" && "$m" != "$BEFORE" ]] && active node-etcd@1.service && active node-etcd-discovery@1.service; }
-wait_for "node-etcd@1 and its sidekick active on another machine (its lease TTL is 10 s)" 60 moved
+wait_for "node-etcd@1 and its sidekick active on another machine (its lease TTL is $AGENT_TTL s)" 60 moved
 NEW_IP="$(ip_of "$(machine_of node-etcd@1.service)")"
 wait_for "node-etcd@1 to answer on $NEW_IP" 20 http "$NEW_IP"
 wait_for "its announcement to point at $NEW_IP" 20 bash -c "clusterctl list-announcements --no-legend /announce/services/ | grep node-etcd1 | grep -q '$NEW_IP:3000'"

@@ -4,10 +4,13 @@
 //! a watch on `assign/`. Not a tool: a benchmark fixture.
 //!
 //! Usage: react ENDPOINT PREFIX MACHINE_ID [--deleted]
+//!        react ENDPOINT PREFIX --desired UNIT STATE
 //!
 //! With `--deleted` the key is gone already (no scheduler ran since): it
 //! prints `ready` once its watch is in place, and the time runs from then,
 //! for a scheduler started after that line. Prints `UNITS MILLISECONDS`.
+//! With `--desired` it times another kind of change: from `desired/UNIT`
+//! set to STATE to the unit's assignment rewritten with that state.
 
 use std::collections::BTreeSet;
 use std::io::Write;
@@ -19,9 +22,10 @@ use etcd_client::{Client, EventType, GetOptions, WatchOptions};
 fn main() -> Result<(), String> {
     let args: Vec<String> = std::env::args().collect();
     let (endpoint, prefix, id, deleted) = match args.as_slice() {
+        [_, e, p, flag, unit, state] if flag == "--desired" => return desired(e, p, unit, state),
         [_, e, p, m] => (e, p, m, false),
         [_, e, p, m, flag] if flag == "--deleted" => (e, p, m, true),
-        _ => return Err("usage: react ENDPOINT PREFIX MACHINE_ID [--deleted]".into()),
+        _ => return Err("usage: react ENDPOINT PREFIX MACHINE_ID [--deleted] | --desired UNIT STATE".into()),
     };
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
     rt.block_on(async {
@@ -78,5 +82,38 @@ fn main() -> Result<(), String> {
         }
         println!("{units} {}", start.elapsed().as_millis());
         Ok(())
+    })
+}
+
+/// `--desired UNIT STATE`: prints `1 MILLISECONDS`.
+fn desired(endpoint: &str, prefix: &str, unit: &str, state: &str) -> Result<(), String> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+    rt.block_on(async {
+        let keys = Keys::new(prefix);
+        let mut client = Client::connect([endpoint], None).await.map_err(|e| e.to_string())?;
+        let dir = keys.dir(Dir::Assign);
+        let mut stream = client
+            .watch(dir.as_str(), Some(WatchOptions::new().with_prefix()))
+            .await
+            .map_err(|e| e.to_string())?;
+        let start = Instant::now();
+        client.put(keys.desired(unit), state, None).await.map_err(|e| e.to_string())?;
+        let want = format!("\"state\":\"{state}\"");
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+        loop {
+            let msg = tokio::time::timeout_at(deadline, stream.message())
+                .await
+                .map_err(|_| format!("{unit}'s assignment not rewritten after 120 s"))?
+                .map_err(|e| e.to_string())?
+                .ok_or("the watch ended")?;
+            let done = msg.events().iter().filter_map(etcd_client::Event::kv).any(|kv| {
+                kv.key().ends_with(format!("/{unit}").as_bytes())
+                    && String::from_utf8_lossy(kv.value()).contains(&want)
+            });
+            if done {
+                println!("1 {}", start.elapsed().as_millis());
+                return Ok(());
+            }
+        }
     })
 }

@@ -166,11 +166,16 @@ loaded or launched unit with the [X-Fleet] rules keeping current assignments tha
 hold, and write the difference in transactions. If a --watch scheduler leads already, the
 round is left to it. Exits 1 when some unit could not be placed (each named on stderr).
 
-With --watch: campaign in the etcd election PREFIX/election/scheduler; the leader runs a
-round, then another within a second of any change to units, desired states or machines
-(a machine's lease ending, a start, a stop). Every write is a transaction that holds only
-while the leader's election key exists. Followers take over when the leader's lease (--ttl)
-ends; on SIGTERM/SIGINT the leader resigns at once.
+With --watch: campaign in the etcd election PREFIX/election/scheduler; the leader reads the
+cluster once, runs a round, keeps the cluster and the plan in memory and answers each watch
+event from there, without reading etcd again: a machine whose lease ends costs what it held
+(its units re-placed in milliseconds), any other change (a submit, a start, a stop, an
+assignment deleted by hand) is planned again from memory, keeping what holds. While nothing
+changes it sends etcd nothing but its lease keep-alives. A lost or compacted watch, or a
+failed write, means one full read again. Every write is a transaction that holds only while
+the leader's election key exists. Followers take over when the leader's lease (--ttl) ends;
+on SIGTERM/SIGINT the leader resigns at once. A key that cannot be used (a record that does
+not parse, rules no plan can follow) is named in a warning and left as it is.
 
 EXAMPLES:
   clusterctl schedule
