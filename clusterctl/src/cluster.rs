@@ -192,6 +192,9 @@ pub enum Change {
     /// A machine stopped being one (its key deleted or no longer a record
     /// on a lease): only its units need a place.
     MachineGone(String),
+    /// A unit's desired state changed between loaded and launched: its
+    /// assignments carry the new state, nothing moves.
+    State(String),
     /// Anything else they read.
     Other,
 }
@@ -265,14 +268,18 @@ impl<U: Record> Snapshot<U> {
             }
             Dir::Desired => {
                 let had = self.desired.remove(&key);
-                self.bad_desired.remove(&key);
+                let was_bad = self.bad_desired.remove(&key).is_some();
                 let now = value
                     .map(|(v, _)| (Desired::parse(std::str::from_utf8(v).unwrap_or_default().trim()), v));
                 match now {
                     Some((Some(d), _)) => {
-                        self.desired.insert(key, d);
-                        if had == Some(d) {
-                            return Change::None;
+                        self.desired.insert(key.clone(), d);
+                        match had {
+                            Some(old) if old == d => return Change::None,
+                            Some(old) if old.wants_machine() && d.wants_machine() && !was_bad => {
+                                return Change::State(key);
+                            }
+                            _ => {}
                         }
                     }
                     Some((None, v)) => {

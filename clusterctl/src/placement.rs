@@ -28,7 +28,8 @@ pub struct Input<H> {
 /// in `snap`), and those named in `starting`, which are about to.
 ///
 /// A unit the snapshot could not read (`snap.as_is`) stays where it is
-/// assigned, as a unit without rules, so that what follows it stays too.
+/// assigned, as a unit without rules, so that what follows it stays too;
+/// on a machine that is gone it holds no place.
 pub fn input<U, H: Default>(
     snap: &Snapshot<U>,
     units: impl IntoIterator<Item = Unit<H>>,
@@ -41,7 +42,10 @@ pub fn input<U, H: Default>(
                 || (!units::is_template(&u.name) && snap.desired_of(&u.name).wants_machine())
         })
         .collect();
-    let held = snap.as_is.iter().filter(|n| snap.assign.keys().any(|(_, u)| u == *n));
+    let held = snap
+        .as_is
+        .iter()
+        .filter(|n| snap.assign.keys().any(|(m, u)| u == *n && snap.machines.contains_key(m)));
     units.extend(held.map(|name| Unit {
         name: name.clone(),
         hash: H::default(),

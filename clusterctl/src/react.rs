@@ -7,7 +7,8 @@
 //! (nothing moves without a reason). A machine that goes costs only what it
 //! held: [`lost`] asks the plan kept from the last full plan to re-place
 //! that machine's units (place's `remove_machines`), which gives what a full
-//! plan would with the machine gone and the current assignments kept. Both
+//! plan would with the machine gone and the current assignments kept; a
+//! unit stopped or started again ([`restate`]) costs its assignments. All
 //! change the snapshot's assignments in memory and note each change in
 //! [`Changes`], whose net difference is what gets written. When that
 //! changes what the rules read (a unit with a bad desired value keeps the
@@ -133,13 +134,27 @@ pub fn full(
 /// units again, with what follows them and what waited for them. Costs
 /// what the machines held. `plan` must be the one [`full`] last used on
 /// `snap`, with only machines gone since.
+///
+/// Returns false, having changed nothing, when a machine held a unit left
+/// as it is (which then holds no place: the plan no longer fits), so that
+/// the caller plans everything.
+#[must_use]
 pub fn lost(
     plan: &mut Plan<'_>,
     snap: &mut Snap,
     ids: &[&str],
     changes: &mut Changes,
     unplaceable: &mut BTreeMap<String, String>,
-) {
+) -> bool {
+    let holds_as_is = |id: &&str| {
+        snap.assign
+            .range((id.to_string(), String::new())..)
+            .take_while(|((m, _), _)| m == id)
+            .any(|((_, u), _)| snap.as_is.contains(u))
+    };
+    if ids.iter().any(holds_as_is) {
+        return false;
+    }
     for id in ids {
         let held: Vec<Key> = snap
             .assign
@@ -168,6 +183,22 @@ pub fn lost(
                 unplaceable.insert(p.unit, p.reason.unwrap_or_default());
             }
         }
+    }
+    true
+}
+
+/// Unit `name`'s desired state changed between loaded and launched: its
+/// assignments carry the new state, and nothing moves (a full plan would
+/// place the same units alike).
+pub fn restate(snap: &mut Snap, name: &str, changes: &mut Changes) {
+    if snap.as_is.contains(name) {
+        return;
+    }
+    let value = value_of(snap, name);
+    let stale: Vec<Key> =
+        snap.assign.iter().filter(|((_, u), v)| u == name && **v != value).map(|(k, _)| k.clone()).collect();
+    for key in stale {
+        changes.set(snap, key, Some(value.clone()));
     }
 }
 
@@ -331,13 +362,14 @@ mod tests {
             let mut plan = Plan::new(&input.units, &input.machines, &input.current).unwrap();
             full(&plan, &mut snap, &mut changes, &mut unplaceable);
             for batch in &events {
-                let mut gone = Vec::new();
+                let (mut gone, mut restated) = (Vec::new(), Vec::new());
                 let mut dirty = false;
                 for e in batch {
                     for c in apply(&mut snap, e) {
                         match c {
                             Change::None => {}
                             Change::MachineGone(id) => gone.push(id),
+                            Change::State(name) => restated.push(name),
                             Change::Other => dirty = true,
                         }
                     }
@@ -345,10 +377,16 @@ mod tests {
                 let expected = full_rounds(&snap);
                 if !dirty {
                     let gone: Vec<&str> = gone.iter().map(String::as_str).collect();
-                    lost(&mut plan, &mut snap, &gone, &mut changes, &mut unplaceable);
-                    // Moving units can change the state a unit with a bad
-                    // desired value keeps: then it is planned again.
-                    dirty = snap.settle(&keys());
+                    if lost(&mut plan, &mut snap, &gone, &mut changes, &mut unplaceable) {
+                        for name in &restated {
+                            restate(&mut snap, name, &mut changes);
+                        }
+                        // Moving units can change the state a unit with a bad
+                        // desired value keeps: then it is planned again.
+                        dirty = snap.settle(&keys());
+                    } else {
+                        dirty = true;
+                    }
                 }
                 while dirty {
                     drop(plan);

@@ -313,6 +313,8 @@ enum Stop {
 struct Batch {
     /// Machines that are no longer machines, in the order they went.
     gone: Vec<String>,
+    /// Units stopped or started again: only their assignments change.
+    restated: Vec<String>,
     /// Anything else the rules read changed: plan everything again.
     dirty: bool,
 }
@@ -359,6 +361,7 @@ impl Batch {
             match snap.apply(*dir, name, value) {
                 Change::None => {}
                 Change::MachineGone(id) => self.gone.push(id),
+                Change::State(name) => self.restated.push(name),
                 Change::Other => self.dirty = true,
             }
         }
@@ -392,6 +395,7 @@ async fn follow(
     let mut own = BTreeSet::new();
     let mut changes = Changes::default();
     let mut unplaceable = BTreeMap::new();
+    let mut replans = 0;
     loop {
         let input = react::input(&snap);
         let mut plan = match Plan::new(&input.units, &input.machines, &input.current) {
@@ -404,6 +408,13 @@ async fn follow(
         if let Some(p) = &plan {
             react::full(p, &mut snap, &mut changes, &mut unplaceable);
         }
+        // A unit with a bad desired value takes its state from its
+        // assignments: when those changed it, plan again (it settles at once).
+        if snap.settle(&cluster.keys) && replans < 3 {
+            replans += 1;
+            continue;
+        }
+        replans = 0;
         let mut what = format!("round at revision {}", snap.revision);
         loop {
             match write(cluster, guard, &snap, &changes).await {
@@ -420,7 +431,6 @@ async fn follow(
                 Err(e) => return Err(format!("writing: {e}")),
             }
             changes.clear();
-            snap.settle(&cluster.keys);
             said.tell(&snap.unreadable, &unplaceable, log);
 
             let mut batch = Batch::default();
@@ -451,14 +461,24 @@ async fn follow(
                     None => stream.message().now_or_never(),
                 };
             }
-            snap.settle(&cluster.keys);
-            if batch.dirty {
+            if snap.settle(&cluster.keys) || batch.dirty {
                 break;
             }
             let Some(p) = plan.as_mut() else { continue };
             let gone: Vec<&str> = batch.gone.iter().map(String::as_str).collect();
-            react::lost(p, &mut snap, &gone, &mut changes, &mut unplaceable);
-            what = format!("machine {} gone at revision {}", batch.gone.join(", "), snap.revision);
+            if !react::lost(p, &mut snap, &gone, &mut changes, &mut unplaceable) {
+                break;
+            }
+            for name in &batch.restated {
+                react::restate(&mut snap, name, &mut changes);
+            }
+            if snap.settle(&cluster.keys) {
+                break;
+            }
+            what = match batch.gone.as_slice() {
+                [] => format!("at revision {}", snap.revision),
+                gone => format!("machine {} gone at revision {}", gone.join(", "), snap.revision),
+            };
         }
     }
 }
