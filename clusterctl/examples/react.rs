@@ -10,7 +10,8 @@
 //! prints `ready` once its watch is in place, and the time runs from then,
 //! for a scheduler started after that line. Prints `UNITS MILLISECONDS`.
 //! With `--desired` it times another kind of change: from `desired/UNIT`
-//! set to STATE to the unit's assignment rewritten with that state.
+//! set to STATE to the unit's assignment rewritten with that state (deleted
+//! for `inactive`).
 
 use std::collections::BTreeSet;
 use std::io::Write;
@@ -106,9 +107,13 @@ fn desired(endpoint: &str, prefix: &str, unit: &str, state: &str) -> Result<(), 
                 .map_err(|_| format!("{unit}'s assignment not rewritten after 120 s"))?
                 .map_err(|e| e.to_string())?
                 .ok_or("the watch ended")?;
-            let done = msg.events().iter().filter_map(etcd_client::Event::kv).any(|kv| {
-                kv.key().ends_with(format!("/{unit}").as_bytes())
-                    && String::from_utf8_lossy(kv.value()).contains(&want)
+            let done = msg.events().iter().any(|ev| {
+                let Some(kv) = ev.kv() else { return false };
+                let mine = kv.key().ends_with(format!("/{unit}").as_bytes());
+                match ev.event_type() {
+                    EventType::Delete => mine && state == "inactive",
+                    EventType::Put => mine && String::from_utf8_lossy(kv.value()).contains(&want),
+                }
             });
             if done {
                 println!("1 {}", start.elapsed().as_millis());
