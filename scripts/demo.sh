@@ -13,7 +13,7 @@
 #
 # Needs: a release build (`make demo` does it), Docker, and the lab's
 # machine image (built on first use, about 2 minutes). AGENT_TTL sets the
-# agents' lease TTL (default 10 s, the agent's own default).
+# agents' lease TTL and the announcements' (default 10 s, as shipped).
 set -euo pipefail
 AGENT_TTL="${AGENT_TTL:-10}"
 
@@ -115,7 +115,10 @@ run clusterctl list-machines
 sed -e "s|marcuspoehls/node-etcd \\\\|$LAB_IMAGE httpd -f -p 3000 -h /www|" -e '/npm i && node server.js/d' \
     -e 's|--stop-timeout 10|--stop-timeout 10 --init|' \
     "$ROOT/dockrun/units/node-etcd@.service" >"$WORK/node-etcd@.service"
-cp "$ROOT/announce/units/node-etcd-discovery@.service" "$WORK/"
+# The sidekick's announcement outlives a dead machine by its own lease TTL:
+# it follows the agents' (the unit as shipped says 10 s, their default).
+sed -e "s|--ttl 10 |--ttl $AGENT_TTL |" "$ROOT/announce/units/node-etcd-discovery@.service" \
+    >"$WORK/node-etcd-discovery@.service"
 cd "$WORK"
 say "the app's unit (its image from the lab registry, pulled by each machine's engine)"
 sed -n '/ExecStart/,/www/p' node-etcd@.service

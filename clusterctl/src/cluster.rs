@@ -609,7 +609,19 @@ impl Cluster {
     /// # Errors
     /// etcd's error.
     pub async fn commit(&self, ops: Vec<TxnOp>, guard: &[Compare]) -> Result<Option<Vec<i64>>, Error> {
-        let batches: Vec<Vec<TxnOp>> = chunk(ops, MAX_TXN_OPS);
+        self.commit_batches(chunk(ops, MAX_TXN_OPS), guard).await
+    }
+
+    /// [`Cluster::commit`] with the transactions given: each batch (at most
+    /// [`MAX_TXN_OPS`] operations) is one transaction.
+    ///
+    /// # Errors
+    /// etcd's error.
+    pub async fn commit_batches(
+        &self,
+        batches: Vec<Vec<TxnOp>>,
+        guard: &[Compare],
+    ) -> Result<Option<Vec<i64>>, Error> {
         let results: Vec<Option<i64>> = stream::iter(batches)
             .map(|batch| {
                 let txn = Txn::new().when(guard.to_vec()).and_then(batch);

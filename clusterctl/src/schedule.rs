@@ -32,7 +32,7 @@ use place::Plan;
 use tokio::sync::oneshot;
 use tokio::time::{sleep, timeout_at, Instant};
 
-use crate::cluster::{etcd_err, leader_guard, Change, Cluster, Want};
+use crate::cluster::{etcd_err, leader_guard, Change, Cluster, Want, MAX_TXN_OPS};
 use crate::error::Error;
 use crate::keys::Dir;
 use crate::react::{self, Changes, Planned, Snap};
@@ -52,6 +52,8 @@ struct Written {
 
 /// Writes the net of `changes` under `guard`, removals first, then
 /// additions; `None` when the guard failed (nothing more was written).
+/// What goes on one machine goes in one transaction where it fits in one,
+/// so a unit and its `MachineOf=` followers arrive together.
 async fn write(
     cluster: &Cluster,
     guard: &[Compare],
@@ -60,19 +62,43 @@ async fn write(
 ) -> Result<Option<Written>, Error> {
     let (removals, additions) = changes.ops(snap);
     let mut w = Written { assigned: additions.len(), removed: removals.len(), ..Written::default() };
-    let deletes = removals.iter().map(|(m, u)| TxnOp::delete(cluster.keys.assign(m, u), None)).collect();
-    let puts = additions.iter().map(|((m, u), v)| TxnOp::put(cluster.keys.assign(m, u), *v, None)).collect();
+    let deletes =
+        removals.iter().map(|&(m, u)| (m, TxnOp::delete(cluster.keys.assign(m, u), None))).collect();
+    let puts =
+        additions.iter().map(|&((m, u), v)| (m, TxnOp::put(cluster.keys.assign(m, u), v, None))).collect();
     for ops in [deletes, puts] {
-        let ops: Vec<TxnOp> = ops;
+        let ops: Vec<(&String, TxnOp)> = ops;
         if ops.is_empty() {
             continue;
         }
-        match cluster.commit(ops, guard).await? {
+        match cluster.commit_batches(by_machine(ops), guard).await? {
             Some(revisions) => w.revisions.extend(revisions),
             None => return Ok(None),
         }
     }
     Ok(Some(w))
+}
+
+/// Transactions of at most [`MAX_TXN_OPS`] operations from `ops` (sorted by
+/// machine), a machine's operations not split unless they alone are more.
+fn by_machine(ops: Vec<(&String, TxnOp)>) -> Vec<Vec<TxnOp>> {
+    let mut groups: Vec<Vec<TxnOp>> = Vec::new();
+    let mut last: Option<&String> = None;
+    for (m, op) in ops {
+        match groups.last_mut() {
+            Some(g) if last == Some(m) && g.len() < MAX_TXN_OPS => g.push(op),
+            _ => groups.push(vec![op]),
+        }
+        last = Some(m);
+    }
+    let mut batches: Vec<Vec<TxnOp>> = Vec::new();
+    for g in groups {
+        match batches.last_mut() {
+            Some(b) if b.len() + g.len() <= MAX_TXN_OPS => b.extend(g),
+            _ => batches.push(g),
+        }
+    }
+    batches
 }
 
 /// Who this scheduler is, as written in its election key.
@@ -498,4 +524,23 @@ async fn watch_from(
         stream.watch(prefix.as_str(), Some(opts.clone())).await?;
     }
     Ok(stream)
+}
+
+#[cfg(test)]
+mod tests {
+    use etcd_client::TxnOp;
+
+    use super::*;
+
+    #[test]
+    fn a_machines_writes_share_a_transaction_unless_they_are_more_than_one_holds() {
+        let (a, b, c) = ("a".to_owned(), "b".to_owned(), "c".to_owned());
+        let op = || TxnOp::delete("k", None);
+        let mut ops: Vec<(&String, TxnOp)> = Vec::new();
+        ops.extend((0..100).map(|_| (&a, op())));
+        ops.extend((0..60).map(|_| (&b, op())));
+        ops.extend((0..200).map(|_| (&c, op())));
+        let sizes: Vec<usize> = by_machine(ops).iter().map(Vec::len).collect();
+        assert_eq!(sizes, [100, 60, 128, 72]);
+    }
 }

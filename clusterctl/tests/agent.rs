@@ -339,8 +339,12 @@ fn assignments_that_would_leave_the_unit_directory_or_clobber_a_unit_are_refused
     assert!(kept.contains("sleep 1000"), "the machine's own unit is untouched: {kept}");
 }
 
+/// The tutorial's app on two machines, one of them cut off (its network
+/// disconnected) for longer than its lease: the instance moves; once back, the
+/// old machine stops its copy within 5 s and exactly one copy answers.
 #[test]
 fn a_machine_cut_off_for_longer_than_its_ttl_loses_its_units_and_stops_its_copies() {
+    const UNIT: &str = "node-etcd@1.service";
     let c = Cluster::start(2);
     // A short lease, and --fence on the second machine only.
     for (i, m) in c.lab.machines().iter().enumerate() {
@@ -353,50 +357,54 @@ fn a_machine_cut_off_for_longer_than_its_ttl_loses_its_units_and_stops_its_copie
         m.systemctl(&["daemon-reload"]);
         m.systemctl(&["restart", "fleetkit-agent.service"]);
     }
-    std::fs::write(c.dir.path().join("solo.service"), "[Service]\nExecStart=/bin/sleep infinity\n")
-        .expect("write");
-    c.ok(&["start", "./solo.service"]);
-    let first = c.machine_of("solo.service").clone();
+    c.submit_tutorial();
+    c.ok(&["start", UNIT]);
+    let first = c.machine_of(UNIT).clone();
     let other = c.lab.machines().iter().find(|m| m.id() != first.id()).expect("two machines").clone();
     let (plain, fenced) =
         if first.id() == c.lab.machines()[0].id() { (first, other) } else { (other, first) };
+    let active_on = |m: &Machine| m.unit_property(UNIT, "ActiveState") == "active";
+    let answers = |m: &Machine| http_get(&format!("{}:3000", m.ip()), "/").is_some();
+    let running_on = |m: &Machine| {
+        c.units().get(UNIT).is_some_and(|u| m.id().starts_with(&u.0) && u.1 == "active") && answers(m)
+    };
     // Make the plain machine hold it first.
-    if c.machine_of("solo.service").id() != plain.id() {
+    if c.machine_of(UNIT).id() != plain.id() {
         fenced.disconnect();
-        wait_until("solo moved to the plain machine", Duration::from_secs(30), || {
-            c.units().get("solo.service").is_some_and(|u| plain.id().starts_with(&u.0) && u.1 == "active")
-        });
+        wait_until("the app moved to the plain machine", Duration::from_secs(30), || running_on(&plain));
         fenced.reconnect();
         wait_until("the fenced machine back", Duration::from_secs(30), || {
             c.ok(&["list-machines", "--no-legend"]).lines().count() == 2
         });
     }
-    let active_on = |m: &Machine| m.unit_property("solo.service", "ActiveState") == "active";
-    assert!(active_on(&plain));
+    wait_until("the app answering on the plain machine alone", Duration::from_secs(10), || {
+        running_on(&plain) && !answers(&fenced)
+    });
 
     // Without --fence: the copy runs on while cut off, and stops once back.
     plain.disconnect();
-    wait_until("solo running on the other machine", Duration::from_secs(30), || {
-        c.units().get("solo.service").is_some_and(|u| fenced.id().starts_with(&u.0) && u.1 == "active")
-    });
+    wait_until("the app running on the other machine", Duration::from_secs(30), || running_on(&fenced));
     assert!(active_on(&plain), "a cut-off machine without --fence keeps its copy running");
     plain.reconnect();
-    wait_until("the plain machine to stop its copy once back", Duration::from_secs(15), || {
-        !active_on(&plain)
-    });
-    assert!(active_on(&fenced));
+    wait_until(
+        "the plain machine to stop its copy within 5 s of coming back",
+        Duration::from_secs(5),
+        || !active_on(&plain),
+    );
+    assert!(!answers(&plain) && answers(&fenced), "exactly one copy answers");
 
     // With --fence: the copy stops while the machine is still cut off.
     fenced.disconnect();
     wait_until("the fenced machine to stop its copy while cut off", Duration::from_secs(20), || {
         !active_on(&fenced)
     });
-    wait_until("solo running on the plain machine again", Duration::from_secs(30), || active_on(&plain));
+    wait_until("the app running on the plain machine again", Duration::from_secs(30), || running_on(&plain));
     fenced.reconnect();
     wait_until("the fenced machine back in the cluster", Duration::from_secs(30), || {
         c.ok(&["list-machines", "--no-legend"]).lines().count() == 2
     });
-    assert!(!active_on(&fenced), "exactly one copy once the fenced machine is back");
+    assert!(!active_on(&fenced) && !answers(&fenced), "the fenced machine runs no copy once back");
+    assert!(answers(&plain), "exactly one copy answers");
 }
 
 /// An ssh agent holding the lab's key, as an operator's would; killed on drop.
@@ -505,8 +513,13 @@ fn status_journal_and_ssh_reach_a_units_machine_and_say_when_it_is_gone() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("no machine's ID starts with"), "{out:?}");
 }
 
+/// The agents' lease TTL, as shipped (`clusterctl agent --ttl`'s default),
+/// and the tutorial sidekick's.
+const AGENT_TTL: u64 = 10;
+
 /// The tutorial's three instances through what a cluster meets: a machine
-/// killed while the scheduler leader dies, a machine killed while the etcd
+/// killed (failing over within TTL + 3 s), a machine killed while the
+/// scheduler leader dies, a machine killed while the etcd
 /// leader dies, and etcd without quorum for 30 s. Schedulers run on two
 /// machines, as the shipped service; a watch on `assign/` over the whole
 /// test never sees one unit on two machines.
@@ -544,6 +557,28 @@ fn the_tutorial_fails_over_through_scheduler_and_etcd_faults() {
             })
             .cloned()
     };
+
+    // A machine dies: within its lease TTL + 3 s its instance answers HTTP on
+    // another machine, its sidekick beside it, announced there; nothing else
+    // restarts.
+    let dead = c.machine_of("node-etcd@3.service").clone();
+    let before = c.invocations();
+    dead.kill();
+    wait_for(
+        "node-etcd@3 answering and announced on another machine within TTL + 3 s",
+        Duration::from_secs(AGENT_TTL + 3),
+        || answers_elsewhere(3, &dead),
+    );
+    for (u, id) in &before {
+        if !u.contains("@3.") {
+            assert_eq!(c.invocations().get(u), Some(id), "{u} was not restarted");
+        }
+    }
+    dead.start();
+    wait_until("four machines again", Duration::from_secs(30), || {
+        let out = c.clusterctl(&["list-machines", "--no-legend"]);
+        String::from_utf8_lossy(&out.stdout).lines().count() == 4
+    });
 
     // A machine dies and, during its failover, the scheduler leader too.
     let dead = c.machine_of("node-etcd@1.service").clone();
