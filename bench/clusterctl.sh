@@ -29,26 +29,12 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() {
-    local port
-    while :; do
-        port=$((20000 + RANDOM % 20000))
-        (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || { echo "$port"; return; }
-    done
-}
-CP="$(free_port)"
-PP="$(free_port)"
-while [[ "$PP" == "$CP" ]]; do PP="$(free_port)"; done
-etcd --name bench --data-dir "$WORK/etcd" --quota-backend-bytes 8589934592 \
-    --listen-client-urls "http://127.0.0.1:$CP" --advertise-client-urls "http://127.0.0.1:$CP" \
-    --listen-peer-urls "http://127.0.0.1:$PP" --initial-advertise-peer-urls "http://127.0.0.1:$PP" \
-    --initial-cluster "bench=http://127.0.0.1:$PP" >"$WORK/etcd.log" 2>&1 &
-ETCD_PID=$!
-export ETCDCTL_API=3 ETCDCTL_ENDPOINTS="127.0.0.1:$CP" FLEETKIT_PREFIX=/bench
-for _ in $(seq 1 100); do etcdctl endpoint health >/dev/null 2>&1 && break; sleep 0.1; done
+# shellcheck source=lib/etcd.bash
+source "$ROOT/bench/lib/etcd.bash"
+start_etcd
 
 echo "populating: $UNITS units, $MACHINES machines ..."
-"$POPULATE" "127.0.0.1:$CP" /bench "$UNITS" "$MACHINES"
+"$POPULATE" "$EP" /bench "$UNITS" "$MACHINES"
 
 now() { date +%s.%N; }
 # best of RUNS wall-clock seconds of a command (output discarded)

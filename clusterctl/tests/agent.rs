@@ -13,7 +13,7 @@ use fleetkit_tests::docker::{http_get, INDEX_HTML};
 use fleetkit_tests::lab::{Lab, Machine};
 
 mod common;
-use common::{write_lab_tutorial, AssignWatch};
+use common::{units_from_json, write_lab_tutorial, AssignWatch};
 use fleetkit_tests::wait::{wait_for, wait_until};
 
 const AGENT_UNIT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/units/fleetkit-agent.service");
@@ -110,16 +110,7 @@ impl Cluster {
     /// say): for waits that ride out a fault.
     fn try_units(&self) -> Option<BTreeMap<String, (String, String, String)>> {
         let out = self.clusterctl(&["list-units", "--json"]);
-        out.status.success().then(|| {
-            String::from_utf8_lossy(&out.stdout)
-                .lines()
-                .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-                .map(|v| {
-                    let s = |k: &str| v.get(k).and_then(|x| x.as_str()).unwrap_or("-").to_owned();
-                    (s("unit"), (s("machine"), s("active"), s("sub")))
-                })
-                .collect()
-        })
+        out.status.success().then(|| units_from_json(&String::from_utf8_lossy(&out.stdout)))
     }
 
     fn machine_of(&self, unit: &str) -> &Machine {

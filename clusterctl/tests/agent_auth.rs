@@ -15,7 +15,7 @@ use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
-use common::write_lab_tutorial;
+use common::{output_with_stdin, units_from_json, write_lab_tutorial};
 use fleetkit_tests::bin::tool;
 use fleetkit_tests::docker::{http_get, INDEX_HTML};
 use fleetkit_tests::lab::{Lab, Machine};
@@ -138,23 +138,12 @@ impl Secured {
 
     /// clusterctl on the host as root, with `stdin`.
     fn clusterctl(&self, args: &[&str], stdin: &str) -> Output {
-        use std::io::Write;
         let mut cmd = Command::new(tool("clusterctl"));
         cmd.args(self.lab.client_args());
         if self.login == Login::Passwords {
             cmd.args(["--user", &format!("root:{ROOT_PASSWORD}")]);
         }
-        let mut child = cmd
-            .args(args)
-            .env_remove("ETCDCTL_ENDPOINTS")
-            .env_remove("FLEETKIT_PREFIX")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("run clusterctl");
-        child.stdin.take().expect("stdin").write_all(stdin.as_bytes()).expect("write stdin");
-        child.wait_with_output().expect("wait for clusterctl")
+        output_with_stdin(cmd.args(args).env_remove("ETCDCTL_ENDPOINTS").env_remove("FLEETKIT_PREFIX"), stdin)
     }
 
     /// [`Secured::clusterctl`], insisting on success; its stdout.
@@ -166,14 +155,7 @@ impl Secured {
 
     /// unit → (machine ID, ACTIVE, SUB) from `list-units --json`.
     fn units(&self) -> BTreeMap<String, (String, String, String)> {
-        self.root(&["list-units", "--json"], "")
-            .lines()
-            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-            .map(|v| {
-                let s = |k: &str| v.get(k).and_then(|x| x.as_str()).unwrap_or("-").to_owned();
-                (s("unit"), (s("machine"), s("active"), s("sub")))
-            })
-            .collect()
+        units_from_json(&self.root(&["list-units", "--json"], ""))
     }
 
     /// The machine running `unit` (active, running) with its sidekick,

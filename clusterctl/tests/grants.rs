@@ -1,9 +1,11 @@
 //! Per-machine and per-scheduler credentials against etcd with auth on:
 //! what each role may do, and that etcd refuses everything else.
 
-use std::io::Write;
+mod common;
+
 use std::process::{Command, Output, Stdio};
 
+use common::output_with_stdin;
 use fleetkit_tests::etcd::{EtcdCluster, ROOT_PASSWORD};
 
 const A: &str = "aaaa0000000000000000000000000001";
@@ -20,18 +22,14 @@ impl Auth {
 
     /// clusterctl as `user` (NAME:PASSWORD), with `stdin`.
     fn clusterctl(&self, user: &str, args: &[&str], stdin: &str) -> Output {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_clusterctl"))
-            .args(["--endpoints", &self.etcd.endpoints_arg(), "--user", user])
-            .args(args)
-            .env_remove("ETCDCTL_ENDPOINTS")
-            .env_remove("FLEETKIT_PREFIX")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("run clusterctl");
-        child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
-        child.wait_with_output().unwrap()
+        output_with_stdin(
+            Command::new(env!("CARGO_BIN_EXE_clusterctl"))
+                .args(["--endpoints", &self.etcd.endpoints_arg(), "--user", user])
+                .args(args)
+                .env_remove("ETCDCTL_ENDPOINTS")
+                .env_remove("FLEETKIT_PREFIX"),
+            stdin,
+        )
     }
 
     fn root(&self, args: &[&str], stdin: &str) -> String {

@@ -67,6 +67,30 @@ pub fn write_lab_tutorial(dir: &std::path::Path, image: &str) -> [String; 2] {
     )
 }
 
+/// Runs `cmd` with `stdin` written to it; its output.
+pub fn output_with_stdin(cmd: &mut Command, stdin: &str) -> Output {
+    use std::io::Write;
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run the command");
+    child.stdin.take().expect("stdin").write_all(stdin.as_bytes()).expect("write stdin");
+    child.wait_with_output().expect("wait for the command")
+}
+
+/// unit → (machine ID, ACTIVE, SUB) from `list-units --json` output.
+pub fn units_from_json(text: &str) -> BTreeMap<String, (String, String, String)> {
+    text.lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .map(|v| {
+            let s = |k: &str| v.get(k).and_then(|x| x.as_str()).unwrap_or("-").to_owned();
+            (s("unit"), (s("machine"), s("active"), s("sub")))
+        })
+        .collect()
+}
+
 /// One etcd, one key prefix, a temp dir for unit files.
 pub struct Env {
     pub etcd: EtcdCluster,
