@@ -19,6 +19,7 @@ use fleetkit_core::records::UnitRecord;
 use fleetkit_core::{Exit, ToolError};
 
 use crate::cluster::{etcd_err, Cluster, Desired, Snapshot, UnitState, Want};
+use crate::keys::Dir;
 use crate::{placement, table, units, BlockArgs};
 
 /// How often a blocking verb looks at the cluster.
@@ -334,8 +335,13 @@ async fn wait(
     let start = Instant::now();
     let mut next_note = start + Duration::from_secs(1);
     let mut attempt = 0u32;
+    // Checks come every POLL (these are the attempts) and at once when an
+    // assignment or a machine's report changes, so that start returns as
+    // soon as its units run.
+    let mut changes = changes(cluster).await;
+    let mut tick = true;
     loop {
-        attempt += 1;
+        attempt += u32::from(tick);
         let want = Want { machines: true, assign: true, states: true, ..Want::default() };
         let snap = cluster.snapshot(want).await?;
         let mut still = Vec::new();
@@ -383,8 +389,33 @@ async fn wait(
                 pending.join(", ")
             );
         }
-        tokio::time::sleep(POLL).await;
+        let poll = tokio::time::sleep(POLL);
+        tick = match changes.as_mut() {
+            None => {
+                poll.await;
+                true
+            }
+            Some(stream) => tokio::select! {
+                () = poll => true,
+                msg = stream.message() => {
+                    if !matches!(msg, Ok(Some(_))) {
+                        changes = None;
+                    }
+                    false
+                }
+            },
+        };
     }
+}
+
+/// A watch on `assign/` and `states/`, for waits that wake when something
+/// happens; none when etcd refuses one (the wait then polls alone).
+async fn changes(cluster: &Cluster) -> Option<etcd_client::WatchStream> {
+    let opts = etcd_client::WatchOptions::new().with_prefix();
+    let mut stream =
+        cluster.client.watch_client().watch(cluster.keys.dir(Dir::Assign), Some(opts.clone())).await.ok()?;
+    stream.watch(cluster.keys.dir(Dir::States), Some(opts)).await.ok()?;
+    Some(stream)
 }
 
 /// `destroy UNIT...`: remove the units and their desired state; the
