@@ -6,8 +6,9 @@
 #    (goal: at most TTL + 2 s; fleet's recorded figure on the same tutorial
 #    is about 27 s);
 #  - start: `clusterctl start node-etcd@{1..3}` to three HTTP answers,
-#    beside the same container started by hand with `docker run` on the
-#    free machine in the same run (goal: at most 1 s more).
+#    beside the same container started by hand with `docker run` on three
+#    machines at once in the same run, each from no image as fleetkit's
+#    start is (goal: at most 1 s more).
 # Medians are reported.
 set -euo pipefail
 cd "$(dirname "$0")/.."

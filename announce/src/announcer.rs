@@ -63,8 +63,12 @@ enum Outcome {
     Lost(String),
     /// etcd no longer has our lease: it expired while we were away.
     LeaseGone,
-    /// Another lease holds the key (0: a key with no lease).
-    Conflict(i64),
+    /// Another lease holds the key (0: a key with no lease), as of etcd
+    /// revision `revision`.
+    Conflict {
+        owner: i64,
+        revision: i64,
+    },
     /// Someone else deleted or overwrote the key while we held it.
     KeyChanged(String),
     /// etcd refused a request for what it is: retrying cannot help.
@@ -78,8 +82,8 @@ enum Put {
     Done { took_from: Option<i64>, revision: i64 },
     /// The key was already ours at `revision`.
     AlreadyOurs { revision: i64 },
-    /// Another lease holds it.
-    HeldBy(i64),
+    /// Another lease holds it, as of `revision`.
+    HeldBy { owner: i64, revision: i64 },
 }
 
 /// The announce loop's state.
@@ -138,14 +142,18 @@ impl Announcer {
     ) -> Result<Exit, ToolError> {
         let mut backoff = Backoff::default();
         let mut delay = Duration::ZERO;
+        // While another lease holds the key: a watch on it.
+        let mut freed: Option<WatchStream> = None;
         loop {
             if !delay.is_zero() {
                 tokio::select! {
                     sig = shutdown.recv() => return Ok(self.stop(sig).await),
                     () = health_changed(&mut health) => {}
                     () = tokio::time::sleep(delay) => {}
+                    () = key_changed(&mut freed) => {}
                 }
             }
+            freed = None;
             let (want, reason) = match health.as_mut().map(|h| h.borrow_and_update().clone()) {
                 None => (true, String::new()),
                 // No verdict yet: wait quietly for the first check.
@@ -179,10 +187,13 @@ impl Announcer {
                     // as fast as etcd answers.
                     delay = Duration::from_millis(200);
                 }
-                Outcome::Conflict(owner) => {
+                Outcome::Conflict { owner, revision } => {
                     backoff.reset();
                     self.conflict(owner);
+                    // Again when the key changes (its holder's lease ended,
+                    // say), or after a while in any case.
                     delay = self.renew_interval().max(Duration::from_secs(1));
+                    freed = self.watch_key(revision + 1).await;
                 }
                 Outcome::Fatal(err) => {
                     self.notify.status(&format!("failed: {err}"));
@@ -230,7 +241,7 @@ impl Announcer {
                 Ok(id)
             }
             Ok((id, Put::AlreadyOurs { .. })) => Ok(id),
-            Ok((_, Put::HeldBy(owner))) => {
+            Ok((_, Put::HeldBy { owner, .. })) => {
                 self.abandon().await;
                 Err(Error::Held { key: self.shown.clone(), owner: owner_text(owner) })
             }
@@ -301,10 +312,10 @@ impl Announcer {
         let (took_from, revision) = match self.put(id).await {
             Ok(Put::Done { took_from, revision }) => (took_from, revision),
             Ok(Put::AlreadyOurs { revision }) => (None, revision),
-            Ok(Put::HeldBy(owner)) => {
+            Ok(Put::HeldBy { owner, revision }) => {
                 // Our lease holds nothing now; do not leave it to expire.
                 self.abandon().await;
-                return Outcome::Conflict(owner);
+                return Outcome::Conflict { owner, revision };
             }
             Err(o) => return o,
         };
@@ -530,7 +541,7 @@ impl Announcer {
             } else if force {
                 Compare::mod_revision(key.clone(), CompareOp::Equal, mod_revision)
             } else {
-                return Ok(Put::HeldBy(owner));
+                return Ok(Put::HeldBy { owner, revision });
             };
             let resp = self.txn(Txn::new().when([guard]).and_then([put()])).await?;
             if resp.succeeded() {
@@ -608,6 +619,19 @@ impl Announcer {
         }
     }
 
+    /// A watch on the key from `revision`; none when etcd will not give one
+    /// (the caller then waits its delay out).
+    async fn watch_key(&mut self, revision: i64) -> Option<WatchStream> {
+        let key = self.key.clone();
+        let opts = WatchOptions::new().with_start_revision(revision);
+        self.request(Retry::Read, "watching the key", |mut c| {
+            let (key, opts) = (key.clone(), opts.clone());
+            async move { c.watch(key, Some(opts)).await }
+        })
+        .await
+        .ok()
+    }
+
     fn renew_interval(&self) -> Duration {
         Duration::from_millis(u64::try_from(self.ttl).unwrap_or(60).saturating_mul(1000) / 3)
     }
@@ -663,6 +687,20 @@ impl Announcer {
         self.state = state;
         self.log.line(level, message);
         self.notify.status(message);
+    }
+}
+
+/// Waits until the watched key changes (or the watch ends); never, without
+/// a watch.
+async fn key_changed(watch: &mut Option<WatchStream>) {
+    match watch {
+        Some(w) => loop {
+            match w.message().await {
+                Ok(Some(r)) if r.events().is_empty() && !r.canceled() => {}
+                _ => return,
+            }
+        },
+        None => std::future::pending().await,
     }
 }
 

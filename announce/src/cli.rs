@@ -51,7 +51,8 @@ BEHAVIOUR:
   retried: announce exits 2 and says why. Control characters in the key or
   in other input are shown escaped in every message. It watches its key: if another client deletes it, announce puts it
   back at once. It never overwrites or deletes a key held by another lease
-  unless --force is given; it waits for that key to go instead.
+  unless --force is given; it waits for that key to go instead (a watch on
+  it: the moment the holder's lease ends, announce takes the key).
 
   With a check, the key exists only while the check passes: after
   --check-failures consecutive failures the lease is revoked (the key is

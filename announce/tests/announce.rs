@@ -401,6 +401,23 @@ fn never_overwrites_a_key_another_process_holds() {
 }
 
 #[test]
+fn a_waiting_announcer_takes_the_key_when_a_dead_holders_lease_ends() {
+    let etcd = EtcdCluster::single();
+    let mut first = Announce::start(&etcd, &["--ttl", "2", "/dead", "first"]);
+    wait_until("first owns the key", LONG, || etcd.get("/dead").as_deref() == Some("first"));
+    // A long TTL: the second would look again only every 10 s on its own.
+    let second = Announce::start(&etcd, &["--ttl", "30", "/dead", "second"]);
+    second.wait_log("is held by lease", LONG);
+    // Its holder dies without revoking: the key lives out its 2 s lease.
+    first.signal(Signal::SIGKILL);
+    first.wait_exit(LONG);
+    let took = wait_until("second takes the key as the lease ends", LONG, || {
+        etcd.get("/dead").as_deref() == Some("second")
+    });
+    assert!(took < Duration::from_secs(5), "took {took:?}: it waited for its own next look, not for the key");
+}
+
+#[test]
 fn once_prints_the_lease_and_force_takes_over() {
     let etcd = EtcdCluster::single();
     let run = |args: &[&str]| {
