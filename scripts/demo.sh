@@ -13,7 +13,8 @@
 #
 # Needs: a release build (`make demo` does it), Docker, and the lab's
 # machine image (built on first use, about 2 minutes). AGENT_TTL sets the
-# agents' lease TTL and the announcements' (default 10 s, as shipped).
+# lease TTL of the agents, the schedulers and the announcements (default
+# 10 s, as shipped).
 set -euo pipefail
 AGENT_TTL="${AGENT_TTL:-10}"
 
@@ -96,9 +97,11 @@ for i in "${!MACHINES[@]}"; do
     docker cp "$ROOT/clusterctl/units/fleetkit-agent.service" "$m:/etc/systemd/system/"
     docker cp "$ROOT/clusterctl/units/fleetkit-scheduler.service" "$m:/etc/systemd/system/"
     if [[ "$AGENT_TTL" != 10 ]]; then
-        docker exec "$m" sh -c "mkdir -p /etc/systemd/system/fleetkit-agent.service.d && printf \
-            '[Service]\nExecStart=\nExecStart=/usr/local/bin/clusterctl agent --ttl $AGENT_TTL\n' \
-            >/etc/systemd/system/fleetkit-agent.service.d/ttl.conf"
+        for svc in agent:agent scheduler:"schedule --watch"; do
+            docker exec "$m" sh -c "mkdir -p /etc/systemd/system/fleetkit-${svc%%:*}.service.d && printf \
+                '[Service]\nExecStart=\nExecStart=/usr/local/bin/clusterctl ${svc#*:} --ttl $AGENT_TTL\n' \
+                >/etc/systemd/system/fleetkit-${svc%%:*}.service.d/ttl.conf"
+        done
     fi
     docker exec "$m" systemctl daemon-reload
     docker exec "$m" systemctl enable --now fleetkit-agent.service 2>/dev/null
