@@ -256,7 +256,7 @@ pub struct BlockArgs {
     #[arg(long)]
     pub no_block: bool,
 
-    /// give up (exit 1) after N checks, one every 500 ms (and one at once whenever an assignment or a machine's report changes); 0 waits for ever
+    /// give up (exit 1) after N checks, one every 500 ms; 0 waits for ever
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub block_attempts: u32,
 }

@@ -19,7 +19,6 @@ use fleetkit_core::records::UnitRecord;
 use fleetkit_core::{Exit, ToolError};
 
 use crate::cluster::{etcd_err, Cluster, Desired, Snapshot, UnitState, Want};
-use crate::keys::Dir;
 use crate::{placement, table, units, BlockArgs};
 
 /// How often a blocking verb looks at the cluster.
@@ -335,13 +334,8 @@ async fn wait(
     let start = Instant::now();
     let mut next_note = start + Duration::from_secs(1);
     let mut attempt = 0u32;
-    // Checks come every POLL (these are the attempts) and at once when an
-    // assignment or a machine's report changes, so that start returns as
-    // soon as its units run.
-    let mut changes = changes(cluster).await;
-    let mut tick = true;
     loop {
-        attempt += u32::from(tick);
+        attempt += 1;
         let want = Want { machines: true, assign: true, states: true, ..Want::default() };
         let snap = cluster.snapshot(want).await?;
         let mut still = Vec::new();
@@ -389,33 +383,8 @@ async fn wait(
                 pending.join(", ")
             );
         }
-        let poll = tokio::time::sleep(POLL);
-        tick = match changes.as_mut() {
-            None => {
-                poll.await;
-                true
-            }
-            Some(stream) => tokio::select! {
-                () = poll => true,
-                msg = stream.message() => {
-                    if !matches!(msg, Ok(Some(_))) {
-                        changes = None;
-                    }
-                    false
-                }
-            },
-        };
+        tokio::time::sleep(POLL).await;
     }
-}
-
-/// A watch on `assign/` and `states/`, for waits that wake when something
-/// happens; none when etcd refuses one (the wait then polls alone).
-async fn changes(cluster: &Cluster) -> Option<etcd_client::WatchStream> {
-    let opts = etcd_client::WatchOptions::new().with_prefix();
-    let mut stream =
-        cluster.client.watch_client().watch(cluster.keys.dir(Dir::Assign), Some(opts.clone())).await.ok()?;
-    stream.watch(cluster.keys.dir(Dir::States), Some(opts)).await.ok()?;
-    Some(stream)
 }
 
 /// `destroy UNIT...`: remove the units and their desired state; the
