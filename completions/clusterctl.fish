@@ -58,19 +58,19 @@ complete -c clusterctl -n "__fish_clusterctl_using_subcommand submit" -l prefix 
 complete -c clusterctl -n "__fish_clusterctl_using_subcommand submit" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c clusterctl -n "__fish_clusterctl_using_subcommand cat" -l prefix -d 'where fleetkit\'s keys live in etcd' -r
 complete -c clusterctl -n "__fish_clusterctl_using_subcommand cat" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c clusterctl -n "__fish_clusterctl_using_subcommand load" -l block-attempts -d 'give up (exit 1) after N checks, one every 500 ms (and one at once whenever an assignment or a machine\'s report changes); 0 waits for ever' -r
+complete -c clusterctl -n "__fish_clusterctl_using_subcommand load" -l block-attempts -d 'give up (exit 1) after N checks, one every 500 ms; 0 waits for ever' -r
 complete -c clusterctl -n "__fish_clusterctl_using_subcommand load" -l prefix -d 'where fleetkit\'s keys live in etcd' -r
 complete -c clusterctl -n "__fish_clusterctl_using_subcommand load" -l no-block -d 'do not wait for the cluster to reach the state'
 complete -c clusterctl -n "__fish_clusterctl_using_subcommand load" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c clusterctl -n "__fish_clusterctl_using_subcommand start" -l block-attempts -d 'give up (exit 1) after N checks, one every 500 ms (and one at once whenever an assignment or a machine\'s report changes); 0 waits for ever' -r
+complete -c clusterctl -n "__fish_clusterctl_using_subcommand start" -l block-attempts -d 'give up (exit 1) after N checks, one every 500 ms; 0 waits for ever' -r
 complete -c clusterctl -n "__fish_clusterctl_using_subcommand start" -l prefix -d 'where fleetkit\'s keys live in etcd' -r
 complete -c clusterctl -n "__fish_clusterctl_using_subcommand start" -l no-block -d 'do not wait for the cluster to reach the state'
 complete -c clusterctl -n "__fish_clusterctl_using_subcommand start" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c clusterctl -n "__fish_clusterctl_using_subcommand stop" -l block-attempts -d 'give up (exit 1) after N checks, one every 500 ms (and one at once whenever an assignment or a machine\'s report changes); 0 waits for ever' -r
+complete -c clusterctl -n "__fish_clusterctl_using_subcommand stop" -l block-attempts -d 'give up (exit 1) after N checks, one every 500 ms; 0 waits for ever' -r
 complete -c clusterctl -n "__fish_clusterctl_using_subcommand stop" -l prefix -d 'where fleetkit\'s keys live in etcd' -r
 complete -c clusterctl -n "__fish_clusterctl_using_subcommand stop" -l no-block -d 'do not wait for the cluster to reach the state'
 complete -c clusterctl -n "__fish_clusterctl_using_subcommand stop" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c clusterctl -n "__fish_clusterctl_using_subcommand unload" -l block-attempts -d 'give up (exit 1) after N checks, one every 500 ms (and one at once whenever an assignment or a machine\'s report changes); 0 waits for ever' -r
+complete -c clusterctl -n "__fish_clusterctl_using_subcommand unload" -l block-attempts -d 'give up (exit 1) after N checks, one every 500 ms; 0 waits for ever' -r
 complete -c clusterctl -n "__fish_clusterctl_using_subcommand unload" -l prefix -d 'where fleetkit\'s keys live in etcd' -r
 complete -c clusterctl -n "__fish_clusterctl_using_subcommand unload" -l no-block -d 'do not wait for the cluster to reach the state'
 complete -c clusterctl -n "__fish_clusterctl_using_subcommand unload" -s h -l help -d 'Print help (see more with \'--help\')'

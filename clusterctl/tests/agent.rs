@@ -378,11 +378,10 @@ fn a_machine_cut_off_for_longer_than_its_ttl_loses_its_units_and_stops_its_copie
     assert!(active_on(&plain), "a cut-off machine without --fence keeps its copy running");
     plain.reconnect();
     wait_until(
-        "the plain machine to stop its copy within 5 s of coming back",
+        "the plain machine to stop its copy within 5 s of coming back, one copy answering",
         Duration::from_secs(5),
-        || !active_on(&plain),
+        || !active_on(&plain) && !answers(&plain) && answers(&fenced),
     );
-    assert!(!answers(&plain) && answers(&fenced), "exactly one copy answers");
 
     // With --fence: the copy stops while the machine is still cut off.
     fenced.disconnect();
