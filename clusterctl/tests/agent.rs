@@ -56,19 +56,31 @@ impl Cluster {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut c = Self { lab, dir, scheduler: None };
         if schedulers == 0 {
-            let endpoints = c.lab.endpoints();
-            let scheduler = Command::new(tool("clusterctl"))
-                .args(["--endpoints", &endpoints, "schedule", "--watch", "--ttl", "3"])
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .spawn()
-                .expect("start the scheduler");
-            c.scheduler = Some(scheduler);
+            c.start_scheduler();
         }
         wait_until("every agent's machine record", Duration::from_secs(20), || {
             c.ok(&["list-machines", "--no-legend"]).lines().count() == machines
         });
         c
+    }
+
+    /// A scheduler on the host.
+    fn start_scheduler(&mut self) {
+        let scheduler = Command::new(tool("clusterctl"))
+            .args(["--endpoints", &self.lab.endpoints(), "schedule", "--watch", "--ttl", "3"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start the scheduler");
+        self.scheduler = Some(scheduler);
+    }
+
+    /// Kills the host's scheduler (its lease lives out its 3 s).
+    fn stop_scheduler(&mut self) {
+        if let Some(mut s) = self.scheduler.take() {
+            let _ = s.kill();
+            let _ = s.wait();
+        }
     }
 
     /// clusterctl on the host, given every member (dead ones too, as an
@@ -162,10 +174,7 @@ impl Cluster {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        if let Some(mut s) = self.scheduler.take() {
-            let _ = s.kill();
-            let _ = s.wait();
-        }
+        self.stop_scheduler();
     }
 }
 
@@ -293,8 +302,11 @@ fn a_unit_that_fails_makes_start_exit_1_naming_the_machine_the_result_and_the_jo
 
 #[test]
 fn assignments_that_would_leave_the_unit_directory_or_clobber_a_unit_are_refused() {
-    let c = Cluster::start(1);
-    let m = &c.lab.machines()[0];
+    let mut c = Cluster::start(1);
+    // Written past the scheduler, which removes assignments no plan made as
+    // soon as it sees them.
+    c.stop_scheduler();
+    let m = &c.lab.machines()[0].clone();
     for bad in ["../../../etc/evil.service", "x/../../evil.service", "..", "web@.service"] {
         let key = format!("/fleetkit/assign/{}/{bad}", m.id());
         let put = c
@@ -314,6 +326,8 @@ fn assignments_that_would_leave_the_unit_directory_or_clobber_a_unit_are_refused
     let units =
         String::from_utf8_lossy(&m.exec(&["ls", "-A", "/run/fleetkit/units"]).stdout).trim().to_owned();
     assert_eq!(units, "");
+    c.start_scheduler();
+    wait_until("the scheduler to remove them", Duration::from_secs(15), || c.assignments().is_empty());
 
     // A unit of the same name that is not fleetkit's is left alone and reported.
     assert!(m
