@@ -88,7 +88,6 @@ requests() {
         }
         END { for (m in n) printf "%s %d\n", m, n[m] }' | sort
 }
-sleep 2
 requests >"$WORK/before"
 echo "  idle for ${IDLE} s ..."
 sleep "$IDLE"
@@ -100,7 +99,7 @@ echo "  requests in ${IDLE} s: ${IDLE_REQ:-none}"
 # 4. Reactions under the leader, one machine at a time.
 times=()
 for i in $(seq 1 "$RUNS"); do
-    read -r n ms < <("$REACT" "$EP" /bench "$(machine $((100 * i + 5)))")
+    read -r n ms < <("$REACT" "$EP" /bench "$(machine $((MACHINES / (RUNS + 1) * i + 5)))")
     times+=("$ms")
     echo "  reaction $i: $ms ms ($n units)"
 done

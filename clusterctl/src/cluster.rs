@@ -321,16 +321,18 @@ impl<U: Record> Snapshot<U> {
                 // assign/ID/NAME: machine IDs hold no '/'.
                 let Some((m, u)) = key.split_once('/') else { return Change::None };
                 let k = (m.to_owned(), u.to_owned());
-                let v = value.map(|(v, _)| String::from_utf8_lossy(v).into_owned());
-                let old = match v.clone() {
-                    Some(v) => self.assign.insert(k, v),
-                    None => self.assign.remove(&k),
-                };
-                if old == v {
-                    Change::None
-                } else {
-                    Change::Other
+                match value {
+                    Some((v, _)) => {
+                        let v = String::from_utf8_lossy(v);
+                        if self.assign.get(&k).is_some_and(|old| *old == v) {
+                            return Change::None;
+                        }
+                        self.assign.insert(k, v.into_owned());
+                    }
+                    None if self.assign.remove(&k).is_none() => return Change::None,
+                    None => {}
                 }
+                Change::Other
             }
             Dir::States => {
                 if let Some((m, u)) = key.split_once('/') {

@@ -92,7 +92,7 @@ pub fn full(
     changes: &mut Changes,
     unplaceable: &mut BTreeMap<String, String>,
 ) {
-    let mut target: BTreeMap<Key, ()> = BTreeMap::new();
+    let mut target: BTreeSet<Key> = BTreeSet::new();
     let mut writes = Vec::new();
     unplaceable.clear();
     let walked = plan.for_each(|p| {
@@ -105,7 +105,7 @@ pub fn full(
                         writes.push((key.clone(), value));
                     }
                 }
-                target.insert(key, ());
+                target.insert(key);
             }
             None => {
                 unplaceable.insert(p.unit.to_owned(), p.reason.unwrap_or_default());
@@ -116,12 +116,8 @@ pub fn full(
     if let Err(never) = walked {
         match never {}
     }
-    let gone: Vec<Key> = snap
-        .assign
-        .keys()
-        .filter(|k| !target.contains_key(*k) && !snap.as_is.contains(&k.1))
-        .cloned()
-        .collect();
+    let gone: Vec<Key> =
+        snap.assign.keys().filter(|k| !target.contains(*k) && !snap.as_is.contains(&k.1)).cloned().collect();
     for key in gone {
         changes.set(snap, key, None);
     }
